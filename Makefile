@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` (the whole pipeline) and `make test` (the suite).
+# Everything else is set up on the way: the virtual environment, the pinned install, the sources.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+PROFILE ?= default
+
+.PHONY: install run test lint format repro clean
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# The main job: data -> validate -> train -> evaluate -> export -> register -> promote.
+run: install
+	$(BIN)/clip-pipeline --profile $(PROFILE) run
+
+# The suite reuses the project's source cache (one npm download for `make run` and the tests).
+test: install
+	CLIP_TEST_SOURCES=$(CURDIR)/.cache/sources $(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+# Reproduce on a clean clone: rebuild the corpus (byte-identical to data.dvc), then the stages.
+repro: install
+	$(BIN)/clip-pipeline data build
+	$(BIN)/dvc repro
+
+clean:
+	rm -rf artifacts mlruns .prefect

@@ -1,0 +1,184 @@
+"""`clip-pipeline`: every stage runnable alone (dvc.yaml calls these), and `run` for the whole flow.
+
+Heavy libraries are imported inside the commands so `--help` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+data_app = typer.Typer(no_args_is_help=True, help="Build and version the corpus.")
+app.add_typer(data_app, name="data")
+
+_state: dict[str, Any] = {}
+
+
+@app.callback()
+def main(
+    profile: str = typer.Option(
+        None, "--profile", "-p", help="params.yaml profile (tiny, default, ...)"
+    ),
+    workdir: Path = typer.Option(
+        None, "--workdir", help="where data/, artifacts/ and mlruns/ live"
+    ),
+) -> None:
+    _state.update(profile=profile, workdir=workdir)
+
+
+def _settings():
+    from components.settings import apply_quiet_env, load_settings
+
+    settings = load_settings(_state.get("profile"), workdir=_state.get("workdir"))
+    os.environ.setdefault("PREFECT_HOME", str(settings.paths.workdir / ".prefect"))
+    apply_quiet_env()
+    return settings
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Mistakes a user can fix: shown as one message, never a traceback."""
+    from components.settings import ConfigError
+
+    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError]
+    for module, name in (
+        ("components.validation.errors", "GateFailed"),
+        ("components.data.errors", "DataSourceError"),
+        ("components.data.versioning", "DvcError"),
+        ("components.export.stage", "ExportParityError"),
+    ):
+        try:
+            errors.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+def friendly(command):
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except _user_errors() as err:
+            typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def _echo_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+@data_app.command("build")
+@friendly
+def data_build(
+    version: bool = typer.Option(True, help="`dvc add data` afterwards (updates data.dvc)"),
+) -> None:
+    """Build the corpus (WebDataset shards + manifest + card) from the installed sources."""
+    from components.data.stage import build
+
+    settings = _settings()
+    card = build(settings)
+    typer.echo(f"corpus: {settings.paths.data}")
+    _echo_json(card["counts"])
+    if version:
+        from components.data.versioning import dvc_add_data
+
+        dvc_add_data(settings)
+
+
+@app.command()
+@friendly
+def validate() -> None:
+    """Run the validation gate; rejected samples go to artifacts/validation/quarantine.csv."""
+    from components.validation.stage import validate as validate_stage
+
+    report = validate_stage(_settings())
+    typer.echo(report.summary)
+
+
+@app.command()
+@friendly
+def train() -> None:
+    """Train CLIP with Ray Train (workers from params.yaml); logs to MLflow."""
+    from components.training.stage import train as train_stage
+
+    out = train_stage(_settings())
+    typer.echo(
+        f"model: {out.model_dir}  run: {out.run_id}  steps: {out.steps}  loss: {out.final_loss:.4f}"
+    )
+
+
+@app.command()
+@friendly
+def evaluate() -> None:
+    """Zero-shot classification on the held-out style and retrieval -> artifacts/metrics.json."""
+    from components.evaluation.stage import evaluate as evaluate_stage
+
+    _echo_json(evaluate_stage(_settings()))
+
+
+@app.command()
+@friendly
+def export() -> None:
+    """Export both towers to ONNX and check parity with onnxruntime."""
+    from components.export.stage import export as export_stage
+
+    out = export_stage(_settings())
+    worst = max(out.image_max_abs_diff, out.text_max_abs_diff)
+    typer.echo(f"onnx: {out.image_onnx} {out.text_onnx} (max abs diff {worst:.2e})")
+
+
+@app.command()
+@friendly
+def register(
+    promote_: bool = typer.Option(
+        True, "--promote/--no-promote", help="then run the promotion rule"
+    ),
+) -> None:
+    """Register the exported model in MLflow (lineage tags) and, by default, try to promote it."""
+    from components.registry.register import register as register_stage
+
+    settings = _settings()
+    registration = register_stage(settings)
+    result: dict[str, Any] = {"registration": registration.__dict__}
+    if promote_:
+        from components.registry.promote import promote as promote_stage
+
+        result["promotion"] = promote_stage(settings, registration.version).__dict__
+    out = settings.paths.artifacts / "registration.json"
+    out.write_text(json.dumps(result, indent=2, default=str))
+    _echo_json(result)
+
+
+@app.command()
+@friendly
+def promote(version: str = typer.Argument(..., help="the model version to consider")) -> None:
+    """Move the champion alias to VERSION only if it beats the champion on the gate metric."""
+    from components.registry.promote import promote as promote_stage
+
+    _echo_json(promote_stage(_settings(), version).__dict__)
+
+
+@app.command()
+@friendly
+def run() -> None:
+    """The whole pipeline as the Prefect flow `retrain`."""
+    settings = _settings()
+    from flows.retrain import retrain
+
+    summary = retrain(settings.profile, str(settings.paths.workdir))
+    from components.report import print_run_summary
+
+    print_run_summary(summary)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

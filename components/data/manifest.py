@@ -1,0 +1,43 @@
+"""manifest.parquet: one row per sample, the corpus's index (validation reads it; so do tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST = "manifest.parquet"
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("split", pa.string()),
+        ("source", pa.string()),
+        ("license", pa.string()),
+        ("code", pa.string()),
+        ("concept", pa.string()),
+        ("caption", pa.string()),
+        ("captions", pa.list_(pa.string())),
+        ("shard", pa.string()),
+        ("key", pa.string()),
+        ("image_sha256", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("n_bytes", pa.int64()),
+        ("caption_chars", pa.int32()),
+    ]
+)
+
+
+def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
+    """Rows sorted by (split, id); a fixed schema and writer options keep the file byte-stable."""
+    ordered = sorted(rows, key=lambda row: (row["split"], row["id"]))
+    table = pa.Table.from_pylist(ordered, schema=SCHEMA)
+    pq.write_table(table, path, compression="zstd", store_schema=True)
+
+
+def read_manifest(data_dir: Path, columns: list[str] | None = None) -> pa.Table:
+    """The manifest of a built corpus (all columns unless told)."""
+    return pq.read_table(Path(data_dir) / MANIFEST, columns=columns)

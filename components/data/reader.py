@@ -1,0 +1,68 @@
+"""Read a built corpus back: what training and evaluation use.
+
+Captions come from the shards themselves (the manifest is an index), so a reader sees exactly
+what a WebDataset/open_clip loader would.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from components.data.manifest import read_manifest
+from components.data.splits import SPLITS
+from components.data.webdataset import iter_shard
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    concept: str
+    captions: tuple[str, ...]  # the first is the primary caption
+    image_png: bytes
+
+
+def read_split(
+    data_dir: Path, split: str, exclude_ids: Collection[str] = frozenset()
+) -> list[Sample]:
+    """Every sample of `split` (sorted by id), minus `exclude_ids` (e.g. rows a gate rejected)."""
+    exclude_ids = frozenset(exclude_ids)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
+    data_dir = Path(data_dir)
+    index = read_manifest(data_dir, columns=["split", "shard"]).to_pydict()
+    pairs = zip(index["split"], index["shard"], strict=True)
+    shards = sorted({shard for row_split, shard in pairs if row_split == split})
+    samples: list[Sample] = []
+    for shard in shards:
+        for key, parts in iter_shard(data_dir / shard):
+            if key in exclude_ids:
+                continue
+            meta = json.loads(parts["json"])
+            captions = tuple(meta["captions"])
+            samples.append(Sample(meta["id"], meta["concept"], captions, parts["png"]))
+    return sorted(samples, key=lambda sample: sample.id)
+
+
+def images_to_tensor(pngs: list[bytes], size: int) -> torch.Tensor:
+    """Decode PNGs to a uint8 tensor [N, 3, size, size] (RGB; bicubic resize when needed)."""
+    import torch
+
+    batch = np.empty((len(pngs), size, size, 3), dtype=np.uint8)
+    for i, png in enumerate(pngs):
+        with Image.open(io.BytesIO(png)) as image:
+            rgb = image.convert("RGB")
+        if rgb.size != (size, size):
+            rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+        batch[i] = np.asarray(rgb)
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()

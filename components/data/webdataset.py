@@ -1,0 +1,56 @@
+"""WebDataset tar shards, written deterministically and read back grouped by sample key.
+
+The layout is what img2dataset writes and open_clip/webdataset read: consecutive members
+`<key>.<ext>` form one sample.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+Sample = tuple[str, dict[str, bytes]]  # (key, {extension: bytes})
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    # fixed metadata: the archive's bytes depend only on names and contents
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def write_shard(path: Path, samples: Mapping[str, Mapping[str, bytes]]) -> None:
+    """Write `{key: {ext: bytes}}` to `path`, keys and extensions in sorted order."""
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
+        for key in sorted(samples):
+            if "." in key or "/" in key:
+                raise ValueError(f"a WebDataset key cannot contain '.' or '/': {key!r}")
+            for ext, data in sorted(samples[key].items()):
+                archive.addfile(_member(f"{key}.{ext}", len(data)), io.BytesIO(data))
+
+
+def iter_shard(path: Path) -> Iterator[Sample]:
+    """Yield (key, {ext: bytes}) per sample, in archive order."""
+    key: str | None = None
+    parts: dict[str, bytes] = {}
+    with tarfile.open(path, "r") as archive:
+        for info in archive:
+            if not info.isfile():
+                continue
+            name = info.name.rsplit("/", 1)[-1]
+            member_key, _, ext = name.partition(".")
+            if member_key != key and key is not None:
+                yield key, parts
+                parts = {}
+            key = member_key
+            extracted = archive.extractfile(info)
+            assert extracted is not None  # a regular file always has a stream
+            parts[ext] = extracted.read()
+    if key is not None:
+        yield key, parts

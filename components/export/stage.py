@@ -1,0 +1,74 @@
+"""The export stage: both towers to ONNX, checked against torch on real held-out inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.settings import Settings
+
+
+class ExportParityError(RuntimeError):
+    """The exported model does not compute what the trained model computes."""
+
+
+@dataclass(frozen=True)
+class ExportOutputs:
+    onnx_dir: Path
+    image_onnx: Path
+    text_onnx: Path
+    image_max_abs_diff: float
+    text_max_abs_diff: float
+
+
+def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
+    import shutil
+
+    import mlflow
+
+    from components.data.reader import images_to_tensor, read_split
+    from components.export.onnx_export import check_parity, export_towers, write_parity
+    from components.model.bundle import load_bundle
+    from components.model.preprocess import normalize
+    from components.registry.tracking import configure_mlflow, read_run_id
+
+    out = settings.paths.artifacts
+    model, tokenizer = load_bundle(model_dir or out / "model")
+    onnx_dir = out / "onnx"
+    tmp_dir = out / ".onnx.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    image_path, text_path = export_towers(
+        model, tokenizer.context_length, tmp_dir, settings.export.opset
+    )
+
+    # Real inputs: held-out images and the prompts zero-shot classification will send.
+    samples = read_split(settings.paths.data, "heldout_style")[:64]
+    images = normalize(images_to_tensor([s.image_png for s in samples], model.visual.image_size))
+    prompts = [t.format(s.concept) for s in samples[:16] for t in settings.evaluate.templates]
+    report = check_parity(
+        model, image_path, text_path, images, tokenizer(prompts), settings.export.parity_atol
+    )
+    write_parity(report, tmp_dir)
+    if not report.passed:
+        raise ExportParityError(
+            f"ONNX parity failed: max abs difference image {report.image_max_abs_diff:.2e}, "
+            f"text {report.text_max_abs_diff:.2e} > {report.atol:.0e}; nothing was exported"
+        )
+    shutil.rmtree(onnx_dir, ignore_errors=True)
+    tmp_dir.rename(onnx_dir)  # only a checked export ever appears under artifacts/onnx
+
+    configure_mlflow(settings)
+    client = mlflow.MlflowClient()
+    run_id = read_run_id(settings)
+    for key, value in (
+        ("image_max_abs_diff", report.image_max_abs_diff),
+        ("text_max_abs_diff", report.text_max_abs_diff),
+    ):
+        client.log_metric(run_id, f"export/{key}", value)
+    return ExportOutputs(
+        onnx_dir,
+        onnx_dir / image_path.name,
+        onnx_dir / text_path.name,
+        report.image_max_abs_diff,
+        report.text_max_abs_diff,
+    )

@@ -1,0 +1,77 @@
+"""What a run was made from: the git commit, the data version, the params and the dvc.lock.
+
+Recorded on every MLflow run and every registered model version, so any of them can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from components.settings import PROJECT_ROOT, Settings
+
+
+def git_commit(root: Path) -> tuple[str, bool]:
+    """(commit sha or "unknown", whether the work tree has uncommitted changes)."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return sha, bool(status.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", False
+
+
+def dvc_data_hash(workdir: Path) -> str:
+    """The md5 that data.dvc records for the corpus (the dataset version), or "untracked"."""
+    dvc_file = workdir / "data.dvc"
+    if not dvc_file.is_file():
+        return "untracked"
+    outs = (yaml.safe_load(dvc_file.read_text()) or {}).get("outs") or [{}]
+    return str(outs[0].get("md5", "untracked"))
+
+
+def corpus_checksum(data_dir: Path) -> str:
+    """sha256 over every file of the corpus (paths and bytes): the build's own checksum."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(data_dir).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def params_hash(settings: Settings) -> str:
+    return hashlib.sha256(json.dumps(settings.sections, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "absent"
+
+
+def lineage_tags(settings: Settings) -> dict[str, str]:
+    # The workdir's checkout; a scratch workdir (tests) falls back to this code's checkout.
+    commit, dirty = git_commit(settings.paths.workdir)
+    if commit == "unknown":
+        commit, dirty = git_commit(PROJECT_ROOT)
+    return {
+        "git_commit": commit,
+        "git_dirty": str(dirty).lower(),
+        "data_dvc_md5": dvc_data_hash(settings.paths.workdir),
+        "data_sha256": corpus_checksum(settings.paths.data),
+        "params_hash": params_hash(settings),
+        "dvc_lock_hash": file_hash(settings.paths.workdir / "dvc.lock"),
+        "profile": settings.profile,
+    }

@@ -1,0 +1,66 @@
+"""Champion/challenger promotion: the alias moves only when the challenger is better.
+
+The decision and its reason are tagged on the challenger version; the alias moves last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.settings import Settings
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    challenger_version: str
+    champion_version: str | None
+    challenger_value: float
+    champion_value: float | None
+
+
+def decide(
+    challenger: float, champion: float | None, min_improvement: float, checks_passed: bool = True
+) -> tuple[bool, str]:
+    """The promotion rule, free of any registry: (promote?, why)."""
+    if not checks_passed:
+        return False, "the challenger failed a check"
+    if champion is None:
+        return True, "no champion yet"
+    versus = f"challenger {challenger:.4f} vs champion {champion:.4f}, margin {min_improvement}"
+    if challenger > champion + min_improvement:
+        return True, f"better: {versus}"
+    return False, f"not better by more than the margin: {versus}"
+
+
+def promote(settings: Settings, version: str) -> Decision:
+    from mlflow.exceptions import MlflowException
+
+    from components.registry.tracking import configure_mlflow
+
+    client = configure_mlflow(settings)
+    name, alias = settings.registry.model_name, settings.registry.champion_alias
+    challenger = client.get_model_version(name, version)
+    gate = settings.evaluate.gate_metric
+    if challenger.tags.get("gate_metric") != gate:
+        raise ValueError(f"version {version} of {name} was not gated on {gate!r}")
+    challenger_value = float(challenger.tags["gate_value"])
+    try:
+        champion = client.get_model_version_by_alias(name, alias)
+        champion_version = str(champion.version)  # MLflow 3 returns versions as int
+        champion_value = float(champion.tags.get("gate_value", "nan"))
+    except MlflowException:
+        champion_version, champion_value = None, None
+
+    if champion_version == str(version):
+        ok, reason = False, "already the champion"
+    else:
+        ok, reason = decide(challenger_value, champion_value, settings.registry.min_improvement)
+    client.set_model_version_tag(
+        name, version, "promotion_decision", "promoted" if ok else "rejected"
+    )
+    client.set_model_version_tag(name, version, "promotion_reason", reason)
+    if ok:
+        client.set_registered_model_alias(name, alias, version)  # last: the alias moves only now
+    return Decision(ok, reason, str(version), champion_version, challenger_value, champion_value)

@@ -1,0 +1,126 @@
+"""Log the zero-shot pyfunc model (on the ONNX towers) and register a version with its lineage."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from components.settings import PROJECT_ROOT, Settings
+
+# What the served model needs, pinned to the versions this pipeline runs with.
+SERVING_PACKAGES = (
+    "mlflow",
+    "onnxruntime",
+    "numpy",
+    "pandas",
+    "pillow",
+    "ftfy",
+    "regex",
+    "pydantic",
+    "pyyaml",
+)
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    version: str
+    run_id: str
+    model_uri: str
+    gate_metric: str
+    gate_value: float
+
+
+def serving_requirements() -> list[str]:
+    return [f"{name}=={metadata.version(name)}" for name in SERVING_PACKAGES]
+
+
+def register(settings: Settings) -> Registration:
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    from components.data.reader import read_split
+    from components.export.onnx_export import IMAGE_ONNX, PARITY_FILE, TEXT_ONNX
+    from components.export.pyfunc_model import ZeroShotClassifier
+    from components.model.bundle import CONFIG, TOKENIZER
+    from components.registry.lineage import lineage_tags
+    from components.registry.tracking import configure_mlflow, read_run_id
+
+    out = settings.paths.artifacts
+    parity = json.loads((out / "onnx" / PARITY_FILE).read_text())
+    if not parity["passed"]:
+        raise RuntimeError("the ONNX export failed its parity check: refusing to register it")
+    metrics = json.loads((out / "metrics.json").read_text())
+    gate = settings.evaluate.gate_metric
+    if gate not in metrics:
+        raise KeyError(
+            f"gate metric {gate!r} is not in metrics.json (has: {', '.join(sorted(metrics))})"
+        )
+
+    heldout = read_split(settings.paths.data, "heldout_style")
+    labels = sorted({s.concept for s in heldout})
+    image_size = json.loads((out / "model" / CONFIG).read_text())["vision_cfg"]["image_size"]
+    client = configure_mlflow(settings)
+    run_id = read_run_id(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        meta_path = Path(tmp) / "meta.json"
+        meta_path.write_text(
+            json.dumps(
+                {
+                    "image_size": image_size,
+                    "templates": settings.evaluate.templates,
+                    "labels": labels,
+                }
+            )
+        )
+        example = pd.DataFrame({"image": [heldout[0].image_png, heldout[1].image_png]})
+        example_labels = labels[:3]
+        signature = infer_signature(
+            pd.DataFrame({"image": [b"png bytes"]}),
+            pd.DataFrame({label: [0.5] for label in example_labels}),
+            params={"labels": example_labels},
+        )
+        # MLflow fills an omitted param with its default: default to every training concept.
+        signature.params = ParamSchema([ParamSpec("labels", "string", labels, shape=(-1,))])
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="zeroshot_model",
+                python_model=ZeroShotClassifier(),
+                artifacts={
+                    "image_encoder": str(out / "onnx" / IMAGE_ONNX),
+                    "text_encoder": str(out / "onnx" / TEXT_ONNX),
+                    "tokenizer": str(out / "model" / TOKENIZER),
+                    "meta": str(meta_path),
+                },
+                code_paths=[str(PROJECT_ROOT / "components")],
+                signature=signature,
+                input_example=(example, {"labels": example_labels}),
+                pip_requirements=serving_requirements(),
+            )
+            mlflow.log_artifacts(str(out / "onnx"), "onnx")
+            mlflow.log_artifact(str(out / "metrics.json"))
+
+    # Register last, once everything above succeeded: no half-made version exists.
+    version = mlflow.register_model(info.model_uri, settings.registry.model_name)
+    tags = {
+        **lineage_tags(settings),
+        "run_id": run_id,
+        "gate_metric": gate,
+        "gate_value": str(metrics[gate]),
+    }
+    tags |= {f"metric.{k}": f"{v:.6f}" for k, v in metrics.items()}
+    for key, value in tags.items():
+        client.set_model_version_tag(settings.registry.model_name, version.version, key, value)
+    return Registration(
+        settings.registry.model_name,
+        str(version.version),
+        run_id,
+        f"models:/{settings.registry.model_name}/{version.version}",
+        gate,
+        float(metrics[gate]),
+    )

@@ -1,0 +1,61 @@
+"""MLflow tracking: embedded SQLite by default, a server when MLFLOW_TRACKING_URI says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from components.settings import Settings
+
+RUN_FILE = "run.json"
+
+
+def configure_mlflow(settings: Settings):  # -> mlflow.MlflowClient
+    """Point MLflow at the tracking store and make sure the experiment exists."""
+    import mlflow
+
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///"):
+        settings.paths.mlruns.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = mlflow.MlflowClient(uri)
+    name = settings.registry.experiment
+    if client.get_experiment_by_name(name) is None:
+        # Embedded store: artifacts beside the database, not in the current directory.
+        location = (
+            (settings.paths.mlruns / "artifacts").as_uri() if uri.startswith("sqlite") else None
+        )
+        client.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
+    return client
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else key, inner, out)
+    else:
+        out[prefix] = json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def flat_params(settings: Settings) -> dict[str, str]:
+    out: dict[str, str] = {}
+    _flatten("", settings.sections, out)
+    return out
+
+
+def write_run_file(directory: Path, run_id: str, **extra: Any) -> Path:
+    """The hand-off between stages run as separate processes (the CLI under `dvc repro`)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / RUN_FILE
+    path.write_text(json.dumps({"run_id": run_id, **extra}, indent=2, sort_keys=True))
+    return path
+
+
+def read_run_id(settings: Settings) -> str:
+    path = settings.paths.artifacts / "train" / RUN_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no training run recorded at {path}: run the train stage first")
+    return json.loads(path.read_text())["run_id"]

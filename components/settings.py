@@ -1,0 +1,209 @@
+"""One typed configuration, read from params.yaml (base + profile) and the environment.
+
+Everything is validated before any compute starts: a typo in params.yaml fails here with the
+offending key, not twenty minutes into training.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Variables that keep the stack quiet and local (see shared/STACK.md). Set in one place;
+# an explicit value in the environment always wins.
+QUIET_ENV = {
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5",
+    "RAY_DEDUP_LOGS": "0",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONWARNINGS": "ignore::DeprecationWarning",
+}
+
+
+class ConfigError(ValueError):
+    """A user's configuration mistake, reported as one clear message."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Frozen):
+    train_package: str
+    heldout_package: str
+    image_size: int = Field(gt=0, le=1024)
+    max_concepts: int = Field(ge=0)
+    include_skin_tones: bool
+    val_fraction: float = Field(ge=0.0, lt=1.0)
+    samples_per_shard: int = Field(gt=0)
+    seed: int
+
+
+class ValidateConfig(_Frozen):
+    max_rejected_fraction: float = Field(ge=0.0, le=1.0)
+    min_rows: int = Field(ge=0)
+    max_rows: int = Field(gt=0)
+    min_caption_chars: int = Field(ge=1)
+    max_caption_chars: int = Field(gt=0)
+    min_image_side: int = Field(gt=0)
+    max_image_side: int = Field(gt=0)
+    # Added by components/validation: the manifest's allowed split and source values (a new
+    # source is a deliberate change, so an unknown one stops the gate), and the decoded-pixel cap
+    # checked from the image header before any decoding (decompression bombs).
+    known_splits: tuple[str, ...] = Field(default=("train", "val", "heldout_style"), min_length=1)
+    known_sources: tuple[str, ...] = Field(default=("noto", "openmoji"), min_length=1)
+    max_image_pixels: int = Field(default=16_777_216, gt=0)
+
+
+class ModelConfig(_Frozen):
+    name: str
+
+
+class TrainConfig(_Frozen):
+    num_workers: int = Field(ge=1)
+    use_gpu: bool
+    cpus_per_worker: float = Field(gt=0)
+    epochs: int = Field(ge=1)
+    global_batch_size: int = Field(ge=2)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    warmup_steps: int = Field(ge=0)
+    grad_clip_norm: float = Field(gt=0)
+    image_size: int = Field(gt=0)
+    seed: int
+    checkpoint_every_steps: int = Field(ge=1)
+    max_failures: int = Field(ge=0)
+
+
+class EvaluateConfig(_Frozen):
+    templates: list[str] = Field(min_length=1)
+    batch_size: int = Field(gt=0)
+    gate_metric: str
+
+
+class ExportConfig(_Frozen):
+    opset: int = Field(ge=13)
+    parity_atol: float = Field(gt=0)
+
+
+class RegistryConfig(_Frozen):
+    model_name: str = Field(min_length=1)
+    experiment: str = Field(min_length=1)
+    champion_alias: str = Field(min_length=1)
+    min_improvement: float = Field(ge=0)
+
+
+class Paths(_Frozen):
+    """Where a run reads and writes. Everything lives under `workdir` unless told otherwise."""
+
+    workdir: Path
+
+    @property
+    def data(self) -> Path:  # the corpus: shards + manifest + card (tracked by data.dvc)
+        return self.workdir / "data"
+
+    @property
+    def sources(self) -> Path:  # downloaded source packages (a cache, never committed)
+        return self.workdir / ".cache" / "sources"
+
+    @property
+    def artifacts(self) -> Path:  # stage outputs: reports, checkpoints, metrics, ONNX
+        return self.workdir / "artifacts"
+
+    @property
+    def mlruns(self) -> Path:  # the embedded MLflow backend (SQLite) and artifact root
+        return self.workdir / "mlruns"
+
+
+class Settings(_Frozen):
+    profile: str
+    data: DataConfig
+    validate_: ValidateConfig = Field(alias="validate")
+    model: ModelConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    export: ExportConfig
+    registry: RegistryConfig
+    paths: Paths
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLFLOW_TRACKING_URI when set (a server), else SQLite under the workdir."""
+        return (
+            os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.paths.mlruns / 'mlflow.db'}"
+        )
+
+    @property
+    def sections(self) -> dict[str, Any]:
+        """The resolved parameters, as logged to MLflow."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"paths"})
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    profile: str | None = None,
+    params_file: Path | None = None,
+    workdir: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Resolve params.yaml: base sections, then the profile's overrides, then `overrides`.
+
+    The profile is `profile`, else CLIP_PROFILE, else params.yaml's `profile` key. The params
+    file and the workdir default to the current directory (the checkout `dvc repro` runs in),
+    falling back to this package's checkout.
+    """
+    local = Path.cwd() / "params.yaml"
+    default_params = local if local.is_file() else PROJECT_ROOT / "params.yaml"
+    params_file = Path(params_file or os.environ.get("CLIP_PARAMS") or default_params)
+    try:
+        raw = yaml.safe_load(params_file.read_text()) or {}
+    except FileNotFoundError as err:
+        raise ConfigError(f"parameter file not found: {params_file}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{params_file} is not valid YAML: {err}") from err
+    profiles = raw.pop("profiles", {}) or {}
+    chosen = profile or os.environ.get("CLIP_PROFILE") or raw.pop("profile", "default")
+    raw.pop("profile", None)
+    if chosen not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise ConfigError(f"unknown profile {chosen!r} in {params_file} (known: {known})")
+    resolved = _deep_merge(raw, profiles[chosen] or {})
+    resolved = _deep_merge(resolved, overrides or {})
+    resolved["profile"] = chosen
+    root = workdir or os.environ.get("CLIP_WORKDIR") or params_file.resolve().parent
+    resolved["paths"] = {"workdir": Path(root).resolve()}
+    try:
+        return Settings.model_validate(resolved)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigError(f"invalid parameters (profile {chosen!r}): {problems}") from err
+
+
+def apply_quiet_env() -> None:
+    """Set the variables that keep Ray, Prefect, MLflow, DVC and GX local and quiet."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)

@@ -1,0 +1,50 @@
+"""The symmetric contrastive loss of CLIP, over the global batch of every worker.
+
+Each rank scores its own B local rows against the B*R gathered columns (the "local loss" form:
+logits [B, B*R] instead of [B*R, B*R]); the label of local row i is rank*B + i. With DDP's
+gradient averaging, the gradient equals the single-process loss on the concatenated batch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+
+class _AllGatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient and returns this rank's slice."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # [B, E] -> [R*B, E]
+        ctx.rank, ctx.batch = dist.get_rank(), x.shape[0]
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.rank * ctx.batch : (ctx.rank + 1) * ctx.batch]
+
+
+def gather_features(features: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """(features of every rank [R*B, E], offset of this rank's rows). Identity without a group."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return features, 0
+    return _AllGatherWithGrad.apply(features), dist.get_rank() * features.shape[0]
+
+
+def clip_loss(
+    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """Mean of image->text and text->image cross-entropy. Features are normalised, [B, E]."""
+    all_images, offset = gather_features(image_features)  # [R*B, E]
+    all_texts, _ = gather_features(text_features)  # [R*B, E]
+    logits_per_image = logit_scale * image_features @ all_texts.T  # [B, R*B]
+    logits_per_text = logit_scale * text_features @ all_images.T  # [B, R*B]
+    labels = torch.arange(image_features.shape[0], device=image_features.device) + offset
+    return (
+        F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)
+    ) / 2

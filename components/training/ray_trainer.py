@@ -1,0 +1,66 @@
+"""Ray TorchTrainer (Train V2) wiring: a local Ray by default, a cluster when RAY_ADDRESS is set."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from components.settings import TrainConfig
+
+RAY_TEMP_DIR = os.environ.get("CLIP_RAY_TMP", "/tmp/ray-clip-pipeline")
+
+
+@contextmanager
+def ray_session(train: TrainConfig):
+    """Connect to RAY_ADDRESS, or start a local Ray on loopback and stop it afterwards."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        # Enough logical CPUs for the workers even on a smaller machine: Ray only schedules them.
+        needed = int(train.num_workers * train.cpus_per_worker + 0.999)
+        ray.init(
+            num_cpus=max(os.cpu_count() or 1, needed),
+            include_dashboard=True,  # Train V2's state queries need it; loopback only
+            dashboard_host="127.0.0.1",
+            _temp_dir=RAY_TEMP_DIR,
+            log_to_driver=True,
+        )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def fit(loop_config: dict[str, Any], train: TrainConfig, storage_path: Path, name: str):
+    """Run the per-worker loop on `num_workers` workers; returns Ray's Result."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from components.training.loop import train_loop_per_worker
+
+    storage_path.mkdir(parents=True, exist_ok=True)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=loop_config,
+        torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(
+            num_workers=train.num_workers,
+            use_gpu=train.use_gpu,
+            resources_per_worker={"CPU": train.cpus_per_worker},
+        ),
+        run_config=RunConfig(
+            name=name,
+            storage_path=str(storage_path.resolve()),
+            failure_config=FailureConfig(max_failures=train.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    return trainer.fit()

@@ -1,0 +1,96 @@
+"""The train stage: tokenizer -> MLflow run -> Ray Train fit -> the model bundle on disk."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.settings import Settings
+
+
+@dataclass(frozen=True)
+class TrainOutputs:
+    model_dir: Path
+    run_id: str
+    history_csv: Path
+    steps: int
+    final_loss: float
+    wall_s: float
+
+
+def _train_tokenizer(settings: Settings, exclude: set[str]):
+    from components.data.reader import read_split
+    from components.model.config import load_config
+    from components.model.tokenizer import WordTokenizer
+
+    text_cfg = load_config(settings.model.name).text_cfg
+    captions = [
+        c for s in read_split(settings.paths.data, "train", exclude_ids=exclude) for c in s.captions
+    ]
+    return WordTokenizer.train(captions, text_cfg.vocab_size, text_cfg.context_length)
+
+
+def _write_history(history: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def train(settings: Settings) -> TrainOutputs:
+    import mlflow
+    from safetensors.torch import load_file
+
+    from components.model.bundle import save_bundle
+    from components.model.clip import create_model
+    from components.registry.lineage import lineage_tags
+    from components.registry.tracking import configure_mlflow, flat_params, write_run_file
+    from components.training.checkpoint import HISTORY, WEIGHTS
+    from components.training.ray_trainer import fit, ray_session
+    from components.validation.quarantine import load_quarantined_ids
+
+    started = time.perf_counter()
+    out = settings.paths.artifacts
+    exclude = load_quarantined_ids(out / "validation")
+    tokenizer = _train_tokenizer(settings, exclude)
+    model = create_model(settings.model.name)
+
+    configure_mlflow(settings)
+    with mlflow.start_run(run_name=f"retrain-{settings.profile}") as run:
+        run_id = run.info.run_id
+        mlflow.set_tags({**lineage_tags(settings), "stage": "train"})
+        mlflow.log_params(flat_params(settings))
+        mlflow.log_param("model.parameters", sum(p.numel() for p in model.parameters()))
+        loop_config = {
+            "train": settings.train.model_dump(),
+            "model_config": model.config.model_dump(),
+            "tokenizer": tokenizer.to_dict(),
+            "data_dir": str(settings.paths.data),
+            "exclude_ids": sorted(exclude),
+            "mlflow_run_id": run_id,
+            "tracking_uri": settings.tracking_uri,
+        }
+        with ray_session(settings.train):
+            result = fit(loop_config, settings.train, out / "ray", name=f"train-{run_id}")
+        if result.error or result.checkpoint is None:
+            raise RuntimeError(f"training failed: {result.error or 'no checkpoint was reported'}")
+        with result.checkpoint.as_directory() as ckpt:
+            model.load_state_dict(load_file(str(Path(ckpt) / WEIGHTS)), strict=True)
+            history = json.loads((Path(ckpt) / HISTORY).read_text())
+
+        model_dir = out / "model"
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        save_bundle(model, tokenizer, model_dir)
+        history_csv = out / "train" / "history.csv"
+        _write_history(history, history_csv)
+        wall = time.perf_counter() - started
+        mlflow.log_metrics({"train/wall_s": wall, "train/steps": len(history)})
+        mlflow.log_artifacts(str(model_dir), "model_bundle")
+        write_run_file(out / "train", run_id, steps=len(history), final_loss=history[-1]["loss"])
+    return TrainOutputs(model_dir, run_id, history_csv, len(history), history[-1]["loss"], wall)

@@ -1,0 +1,252 @@
+"""The validation gate: manifest suite + decode checks -> quarantine report -> pass or stop.
+
+Reports are always written, pass or fail, and each file appears whole (temp file + rename):
+quarantine.csv, data_docs/, then validation.json last, so its presence means the set is complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from components.validation.atomic import (
+    atomic_write_text,
+    remove_dir,
+    replace_dir,
+    temp_dir_beside,
+)
+from components.validation.errors import GateFailed
+from components.validation.quarantine import (
+    QUARANTINE_FILE,
+    Rejection,
+    load_quarantined_ids,
+    write_quarantine,
+)
+from components.validation.report import (
+    DOCS_DIR,
+    REPORT_FILE,
+    ValidationReport,
+    compose_summary,
+    describe_structural,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from components.settings import ValidateConfig
+    from components.validation.manifest_suite import SuiteResult
+    from components.validation.sample_checks import Problem
+
+__all__ = ["GateFailed", "ValidationReport", "load_quarantined_ids", "validate_corpus"]
+
+MANIFEST_FILE = "manifest.parquet"
+
+
+class _Unreadable(Exception):
+    """The manifest cannot be had at all; the message is the user-facing paragraph."""
+
+
+def _read_manifest(data_dir: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    path = data_dir / MANIFEST_FILE
+    if not data_dir.is_dir():  # missing, or a file where the corpus folder should be
+        raise _Unreadable(
+            f"Data validation failed: the data directory {data_dir} does not exist. Build the "
+            "corpus first (the data stage writes shards/, manifest.parquet and card.json there; "
+            "`dvc pull` restores a versioned one) or point the pipeline at the right directory."
+        )
+    if not path.is_file():
+        raise _Unreadable(
+            f"Data validation failed: there is no manifest at {path}. The data stage writes it "
+            "next to shards/ when it builds the corpus: build the corpus again (or `dvc pull` "
+            "to restore a versioned one), then run validation again."
+        )
+    try:
+        return pd.read_parquet(path).reset_index(drop=True)
+    except Exception as err:  # any reader failure means the same thing: the file is damaged
+        raise _Unreadable(
+            f"Data validation failed: {path} cannot be read as a parquet table "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'}). "
+            "It is damaged or not a manifest: rebuild the corpus (or `dvc checkout` to restore "
+            "the versioned one), then run validation again."
+        ) from err
+
+
+def _cell(manifest: pd.DataFrame, column: str, pos: int) -> str:
+    """A manifest value as text for the report ('' where the column or value is missing)."""
+    import pandas as pd
+
+    if column not in manifest.columns:
+        return ""
+    value = manifest[column].iat[pos]
+    if isinstance(value, str):
+        return value
+    return "" if pd.isna(value) is True else str(value)  # None, NaN, pd.NA
+
+
+def _rejections(manifest: pd.DataFrame, problems: dict[int, Problem]) -> list[Rejection]:
+    return [
+        Rejection(
+            row=pos,
+            id=_cell(manifest, "id", pos),
+            source=_cell(manifest, "source", pos),
+            split=_cell(manifest, "split", pos),
+            reason=problem.reason,
+            detail=problem.detail,
+        )
+        for pos, problem in sorted(problems.items())
+    ]
+
+
+def _publish(
+    report_dir: Path, report: ValidationReport, rejections: list[Rejection], docs: Path | None
+) -> None:
+    write_quarantine(report_dir / QUARANTINE_FILE, rejections)
+    if docs is not None:
+        replace_dir(docs, report_dir / DOCS_DIR)
+    else:  # docs from an earlier run would describe another corpus
+        remove_dir(report_dir / DOCS_DIR)
+    atomic_write_text(report_dir / REPORT_FILE, report.to_json())
+
+
+@dataclass(frozen=True)
+class _Findings:
+    suite: SuiteResult
+    problems: dict[int, Problem]  # manifest row position -> why it is rejected
+    unlisted: tuple[tuple[str, Problem], ...]  # samples in shards that no row lists
+    normalised: dict[str, int]
+    n_decoded: int
+    decode_skipped: bool  # the manifest lacks the columns that locate a sample
+
+
+def _inspect(data_dir: Path, manifest: pd.DataFrame, cfg: ValidateConfig, docs: Path) -> _Findings:
+    """Run the manifest suite, then decode every row it did not already reject."""
+    from components.validation.decode_checks import NEEDED_COLUMNS, run_decode_checks
+    from components.validation.manifest_suite import run_manifest_suite
+
+    suite = run_manifest_suite(manifest, cfg, docs)
+    problems = dict(suite.row_problems)
+    if not set(NEEDED_COLUMNS) <= set(manifest.columns):
+        return _Findings(suite, problems, (), {}, 0, decode_skipped=len(manifest) > 0)
+    decoded = run_decode_checks(data_dir, manifest, cfg, skip_rows=problems.keys())
+    problems |= decoded.problems
+    return _Findings(
+        suite, problems, decoded.unlisted, decoded.normalised, decoded.n_checked, False
+    )
+
+
+def _report(
+    data_dir: Path,
+    manifest: pd.DataFrame,
+    found: _Findings,
+    cfg: ValidateConfig,
+    report_dir: Path,
+    started: float,
+) -> tuple[ValidationReport, list[Rejection]]:
+    from components.validation.manifest_suite import MANIFEST_COLUMNS
+
+    missing = set(MANIFEST_COLUMNS) - set(manifest.columns)
+    limits: dict[str, Any] = cfg.model_dump()
+    structural = tuple(
+        describe_structural(o, limits)
+        for o in found.suite.structural_failures
+        if not (o.error and o.column in missing)  # already said by the schema failure
+    )
+    rejections = _rejections(manifest, found.problems) + [
+        Rejection(len(manifest) + n, key, "", "", problem.reason, problem.detail)
+        for n, (key, problem) in enumerate(found.unlisted)
+    ]
+    reasons = dict(Counter(r.reason.value for r in rejections).most_common())
+    n_samples, n_rejected = len(manifest) + len(found.unlisted), len(rejections)
+    fraction = n_rejected / n_samples if n_samples else 0.0
+    n_normalised = sum(found.normalised.values())
+    quarantine_csv = str(report_dir / QUARANTINE_FILE)
+    docs_index = str(report_dir / DOCS_DIR / "index.html")
+    summary = compose_summary(
+        data_dir=str(data_dir),
+        n_samples=n_samples,
+        decode_skipped=found.decode_skipped,
+        n_rejected=n_rejected,
+        reasons=reasons,
+        n_normalised=n_normalised,
+        max_fraction=cfg.max_rejected_fraction,
+        structural=structural,
+        quarantine_csv=quarantine_csv,
+        docs_index=docs_index,
+    )
+    report = ValidationReport(
+        data_dir=str(data_dir),
+        n_rows=len(manifest),
+        n_unlisted=len(found.unlisted),
+        n_decoded=found.n_decoded,
+        n_rejected=n_rejected,
+        rejected_fraction=round(fraction, 6),
+        max_rejected_fraction=cfg.max_rejected_fraction,
+        reasons=reasons,
+        n_normalised=n_normalised,
+        normalised=found.normalised,
+        suite_success=found.suite.success,
+        expectations=found.suite.outcomes,
+        structural_failures=structural,
+        passed=not structural and fraction <= cfg.max_rejected_fraction,
+        summary=summary,
+        quarantine_csv=quarantine_csv,
+        data_docs_index=docs_index,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return report, rejections
+
+
+def _unreadable_report(
+    data_dir: Path, cfg: ValidateConfig, report_dir: Path, message: str, started: float
+) -> ValidationReport:
+    return ValidationReport(
+        data_dir=str(data_dir),
+        n_rows=0,
+        n_unlisted=0,
+        n_decoded=0,
+        n_rejected=0,
+        rejected_fraction=0.0,
+        max_rejected_fraction=cfg.max_rejected_fraction,
+        reasons={},
+        n_normalised=0,
+        normalised={},
+        suite_success=False,
+        expectations=(),
+        structural_failures=(message,),
+        passed=False,
+        summary=message,
+        quarantine_csv=str(report_dir / QUARANTINE_FILE),
+        data_docs_index=None,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def validate_corpus(data_dir: Path, cfg: ValidateConfig, report_dir: Path) -> ValidationReport:
+    """Validate the corpus in `data_dir`, write the reports into `report_dir`, and return the
+    report; raise GateFailed (after writing them) when the corpus must not be trained on."""
+    started = time.perf_counter()
+    data_dir, report_dir = Path(data_dir), Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        manifest = _read_manifest(data_dir)
+    except _Unreadable as err:
+        report = _unreadable_report(data_dir, cfg, report_dir, str(err), started)
+        _publish(report_dir, report, [], None)
+        raise GateFailed(report.summary, report) from None
+
+    docs = temp_dir_beside(report_dir / DOCS_DIR)  # GX builds here; swapped in when complete
+    try:
+        found = _inspect(data_dir, manifest, cfg, docs)
+        report, rejections = _report(data_dir, manifest, found, cfg, report_dir, started)
+        _publish(report_dir, report, rejections, docs)
+    finally:
+        shutil.rmtree(docs, ignore_errors=True)  # only still there if something failed
+    if not report.passed:
+        raise GateFailed(report.summary, report)
+    return report

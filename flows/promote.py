@@ -1,0 +1,46 @@
+"""Promotion flow: move the champion alias to a version only when it beats the champion.
+
+Runnable alone: `python -m flows.promote <version> [--profile tiny]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from components.registry.promote import Decision
+from components.registry.promote import promote as promote_version
+from components.settings import load_settings
+
+
+@flow(name="promote", log_prints=True)
+def promote(version: str, profile: str | None = None, workdir: str | None = None) -> Decision:
+    settings = load_settings(profile, workdir=workdir)
+    decision = promote_version(settings, version)
+    verdict = "promoted to" if decision.promote else "not promoted to"
+    get_run_logger().info(
+        "version %s %s @%s: %s", version, verdict, settings.registry.champion_alias, decision.reason
+    )
+    create_markdown_artifact(
+        key="promotion-decision",
+        markdown=(
+            f"## Promotion of {settings.registry.model_name} v{version}\n\n"
+            f"| | version | {settings.evaluate.gate_metric} |\n|---|---|---|\n"
+            f"| challenger | {decision.challenger_version} | {decision.challenger_value:.4f} |\n"
+            f"| champion before | {decision.champion_version or '-'} | "
+            f"{'-' if decision.champion_value is None else f'{decision.champion_value:.4f}'} |\n\n"
+            f"**Decision:** {verdict} `@{settings.registry.champion_alias}`: {decision.reason}\n"
+        ),
+        description="champion/challenger decision",
+    )
+    return decision
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("version")
+    parser.add_argument("--profile")
+    args = parser.parse_args()
+    promote(args.version, args.profile)

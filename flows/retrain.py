@@ -1,0 +1,115 @@
+"""The retraining pipeline.
+
+data -> version -> validate -> train -> evaluate -> export -> register -> promote.
+
+Orchestration only: every task calls the same component function the CLI (and so `dvc repro`)
+calls. Run it with `clip-pipeline run` or `python -m flows.retrain --profile tiny`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from components.settings import Settings, load_settings
+from flows.promote import promote
+
+# Settings carry paths on this machine: stages are side effects on the workdir, not cached values.
+stage = task(cache_policy=NO_CACHE)
+
+
+@stage(name="build-corpus")
+def build_corpus(settings: Settings) -> dict[str, Any]:
+    from components.data.stage import build
+
+    return build(settings)
+
+
+@stage(name="version-data", retries=2, retry_delay_seconds=2)
+def version_data(settings: Settings) -> str:
+    from components.data.versioning import dvc_add_data
+
+    return dvc_add_data(settings)
+
+
+@stage(name="validate")
+def validate(settings: Settings) -> dict[str, Any]:
+    from components.validation.stage import validate as validate_stage
+
+    report = validate_stage(settings)
+    create_markdown_artifact(
+        key="validation-summary", markdown=f"## Validation\n\n{report.summary}\n"
+    )
+    return {"n_rows": report.n_rows, "n_rejected": report.n_rejected}
+
+
+@stage(name="train")
+def train(settings: Settings) -> dict[str, Any]:
+    from components.training.stage import train as train_stage
+
+    return {k: str(v) for k, v in asdict(train_stage(settings)).items()}
+
+
+@stage(name="evaluate")
+def evaluate(settings: Settings) -> dict[str, float]:
+    from components.evaluation.stage import evaluate as evaluate_stage
+
+    metrics = evaluate_stage(settings)
+    create_table_artifact(
+        key="evaluation", table=[{"metric": k, "value": round(v, 4)} for k, v in metrics.items()]
+    )
+    return metrics
+
+
+@stage(name="export-onnx")
+def export(settings: Settings) -> dict[str, str]:
+    from components.export.stage import export as export_stage
+
+    return {k: str(v) for k, v in asdict(export_stage(settings)).items()}
+
+
+@stage(name="register", retries=2, retry_delay_seconds=2)
+def register(settings: Settings) -> dict[str, Any]:
+    from components.registry.register import register as register_stage
+
+    return asdict(register_stage(settings))
+
+
+@flow(name="retrain", log_prints=True)
+def retrain(profile: str | None = None, workdir: str | None = None) -> dict[str, Any]:
+    settings = load_settings(profile, workdir=workdir)
+    card = build_corpus(settings)
+    data_version = version_data(settings)
+    validation = validate(settings)
+    training = train(settings)
+    metrics = evaluate(settings)
+    onnx = export(settings)
+    registration = register(settings)
+    decision = promote(
+        registration["version"], profile=settings.profile, workdir=str(settings.paths.workdir)
+    )
+    return {
+        "profile": settings.profile,
+        "data_version": data_version,
+        "n_samples": card["counts"]["samples"],
+        "validation": validation,
+        "training": training,
+        "metrics": metrics,
+        "onnx": onnx,
+        "registration": registration,
+        "promotion": asdict(decision),
+        "tracking_uri": settings.tracking_uri,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--profile")
+    parser.add_argument("--workdir")
+    args = parser.parse_args()
+    retrain(args.profile, args.workdir)

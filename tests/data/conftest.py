@@ -1,0 +1,45 @@
+"""Shared fixtures for the data stage: one small corpus, built once per test session."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from components.data.build import build_corpus
+from components.settings import DataConfig, load_settings
+
+SMALL = {"max_concepts": 40, "image_size": 32, "val_fraction": 0.1, "samples_per_shard": 16}
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under `root`, by posix path relative to it."""
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def digest() -> Callable[[Path], dict[str, str]]:
+    return tree_digest
+
+
+@pytest.fixture(scope="session")
+def small_cfg() -> DataConfig:
+    """The project's data parameters (same packages and seed), scaled down."""
+    base = load_settings(profile="default").data
+    return DataConfig(**{**base.model_dump(), **SMALL})
+
+
+@pytest.fixture(scope="session")
+def corpus(
+    tmp_path_factory: pytest.TempPathFactory, sources_dir: Path, small_cfg: DataConfig
+) -> tuple[Path, dict]:
+    """(data dir, card) of the small corpus. Tests must not modify it."""
+    out_dir = tmp_path_factory.mktemp("corpus") / "data"
+    card = build_corpus(small_cfg, sources_dir, out_dir)
+    return out_dir, card

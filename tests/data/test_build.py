@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from components.data import build
+from components.data.build import build_corpus
+from components.data.manifest import read_manifest
+from components.data.webdataset import iter_shard
+
+
+def _all_samples(data_dir: Path) -> list[tuple[str, dict[str, bytes]]]:
+    return [s for shard in sorted((data_dir / "shards").glob("*.tar")) for s in iter_shard(shard)]
+
+
+def test_rebuild_is_byte_identical(corpus, sources_dir, small_cfg, digest, tmp_path) -> None:
+    data_dir, _ = corpus
+    expected = digest(data_dir)
+    assert {"card.json", "manifest.parquet"} <= set(expected)
+    again = tmp_path / "data"
+    build_corpus(small_cfg, sources_dir, again, workers=1)  # serial: same bytes as threaded
+    assert digest(again) == expected
+    build_corpus(small_cfg, sources_dir, again)  # over an existing corpus: swapped in
+    assert digest(again) == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"], "no temp dirs left"
+
+
+def test_failed_build_keeps_the_previous_corpus(
+    corpus, sources_dir, small_cfg, digest, tmp_path, monkeypatch
+) -> None:
+    previous = tmp_path / "data"
+    shutil.copytree(corpus[0], previous)
+    before = digest(previous)
+
+    def broken(*_args, **_kwargs) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(build, "write_manifest", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_corpus(small_cfg, sources_dir, previous)
+    assert digest(previous) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_card_counts_match_the_shards(corpus) -> None:
+    data_dir, card = corpus
+    metas = [json.loads(parts["json"]) for _, parts in _all_samples(data_dir)]
+    assert card == json.loads((data_dir / "card.json").read_text())
+    assert card["counts"]["samples"] == len(metas)
+    for field in ("source", "split", "license"):
+        assert card["counts"][f"by_{field}"] == dict(Counter(m[field] for m in metas))
+    concepts = defaultdict(set)
+    for meta in metas:
+        concepts[meta["split"]].add(meta["concept"])
+    assert card["concepts"]["by_split"] == {split: len(c) for split, c in concepts.items()}
+    assert card["build"]["max_concepts"] == 40 and card["concepts"]["total"] == 40
+
+
+def test_manifest_indexes_the_shards(corpus) -> None:
+    data_dir, card = corpus
+    rows = read_manifest(data_dir).to_pylist()
+    assert [(r["split"], r["id"]) for r in rows] == sorted((r["split"], r["id"]) for r in rows)
+    samples = dict(_all_samples(data_dir))
+    assert set(samples) == {row["key"] for row in rows}
+    import hashlib
+
+    for row in rows:
+        parts = samples[row["key"]]
+        assert hashlib.sha256(parts["png"]).hexdigest() == row["image_sha256"]
+        assert parts["txt"].decode() == row["caption"] == row["captions"][0]
+        assert (data_dir / row["shard"]).is_file() and row["width"] == row["height"] == 32
+    per_shard = Counter(row["shard"] for row in rows)
+    assert max(per_shard.values()) <= 16 and len(per_shard) == sum(card["shards"].values())
+
+
+def test_splits_are_by_concept(corpus) -> None:
+    rows = read_manifest(corpus[0]).to_pylist()
+    by_split = defaultdict(set)
+    for row in rows:
+        by_split[row["split"]].add((row["code"], row["concept"]))
+    assert by_split["train"] and by_split["val"] and by_split["heldout_style"]
+    assert not by_split["train"] & by_split["val"]
+    assert by_split["heldout_style"] == by_split["train"] | by_split["val"]
+    sources = {row["split"]: row["source"] for row in rows}
+    assert sources == {"train": "noto", "val": "noto", "heldout_style": "openmoji"}

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import pytest
+
+from components.data.reader import images_to_tensor, read_split
+
+
+def test_read_split_returns_decodable_images(corpus) -> None:
+    data_dir, card = corpus
+    train = read_split(data_dir, "train")
+    assert len(train) == card["counts"]["by_split"]["train"]
+    assert [s.id for s in train] == sorted(s.id for s in train)
+    assert all(s.id.startswith("noto-") and s.captions and s.concept for s in train)
+    images = images_to_tensor([s.image_png for s in train], 32)
+    assert images.shape == (len(train), 3, 32, 32) and str(images.dtype) == "torch.uint8"
+    assert images.float().std() > 0  # real pictures, not blank canvases
+    assert images_to_tensor([train[0].image_png], 24).shape == (1, 3, 24, 24)
+    assert images_to_tensor([], 24).shape == (0, 3, 24, 24)
+
+
+def test_read_split_excludes_ids_and_checks_names(corpus) -> None:
+    data_dir, _ = corpus
+    heldout = read_split(data_dir, "heldout_style")
+    kept = read_split(data_dir, "heldout_style", exclude_ids={heldout[0].id})
+    assert [s.id for s in kept] == [s.id for s in heldout[1:]]
+    with pytest.raises(ValueError, match="unknown split"):
+        read_split(data_dir, "test")

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections import Counter
+
+from components.data.records import normalize_code
+from components.data.splits import choose_val, select_concepts
+
+# 3 categories of very different sizes, like emoji's (People 386 ... Component 5)
+CATEGORIES = {f"A{i:03d}": "big" for i in range(300)} | {f"B{i:03d}": "mid" for i in range(60)}
+CATEGORIES |= {f"C{i:03d}": "small" for i in range(5)}
+
+
+def test_normalize_code_drops_variation_selectors() -> None:
+    assert normalize_code("1f336-fe0f") == normalize_code("1F336") == "1F336"
+    assert normalize_code("1F441-FE0F-200D-1F5E8-FE0F") == "1F441-200D-1F5E8"
+
+
+def test_selection_is_seeded_sorted_and_spread() -> None:
+    chosen = select_concepts(CATEGORIES, 20, seed=0)
+    assert chosen == select_concepts(CATEGORIES, 20, seed=0) == sorted(chosen)
+    assert chosen != select_concepts(CATEGORIES, 20, seed=1)
+    shares = Counter(CATEGORIES[code] for code in chosen)
+    assert shares["small"] >= 1 and shares["mid"] >= 2 and shares["big"] > shares["mid"]
+    assert select_concepts(CATEGORIES, 0, seed=0) == sorted(CATEGORIES)
+
+
+def test_val_is_a_seeded_fraction_that_leaves_training_data() -> None:
+    val = choose_val(CATEGORIES, 0.1, seed=0)
+    assert len(val) == round(0.1 * len(CATEGORIES)) and val == choose_val(CATEGORIES, 0.1, 0)
+    assert choose_val(CATEGORIES, 0.0, seed=0) == set()
+    two = {"x": "a", "y": "b"}
+    assert len(choose_val(two, 0.01, seed=0)) == 1  # at least one, never all

@@ -1,0 +1,137 @@
+"""The whole `retrain` flow on the tiny profile, on the embedded defaults (SQLite MLflow,
+a temporary Prefect server, local Ray, a local DVC cache)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def prefect_api():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def retrained(prefect_api, tmp_path_factory, sources_dir):
+    from flows.retrain import retrain
+
+    workdir = tmp_path_factory.mktemp("retrain")
+    (workdir / ".cache").mkdir()
+    (workdir / ".cache" / "sources").symlink_to(sources_dir, target_is_directory=True)
+    state = retrain(profile="tiny", workdir=str(workdir), return_state=True)
+    return workdir, state
+
+
+def test_flow_completes_and_registers_the_champion(retrained):
+    import mlflow
+
+    from components.settings import load_settings
+
+    workdir, state = retrained
+    assert state.is_completed(), state.message
+    summary = state.result()
+    settings = load_settings("tiny", workdir=workdir)
+    client = mlflow.MlflowClient(settings.tracking_uri)
+    name = settings.registry.model_name
+
+    registration = summary["registration"]
+    version = client.get_model_version(name, registration["version"])
+    assert version.run_id == registration["run_id"]
+    assert summary["data_version"] != "untracked"
+    assert version.tags["data_dvc_md5"] == summary["data_version"]
+    assert version.tags["gate_metric"] == "zeroshot_heldout_top1"
+    assert len(version.tags["git_commit"]) in (40, len("unknown"))
+    champion = client.get_model_version_by_alias(name, "champion")
+    assert str(champion.version) == registration["version"]  # the first model becomes champion
+    assert summary["promotion"]["reason"] == "no champion yet"
+    run = client.get_run(registration["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["train/loss"] < np.log(settings.train.global_batch_size)
+
+
+def test_zero_shot_metrics_are_above_chance(retrained):
+    workdir, state = retrained
+    metrics = json.loads((workdir / "artifacts" / "metrics.json").read_text())
+    assert metrics == pytest.approx(state.result()["metrics"])
+    # Chance is 1/120 top-1 and 5/120 top-5 on the tiny profile; demand at least twice that.
+    assert metrics["zeroshot_heldout_top1"] >= 2 * metrics["zeroshot_heldout_chance_top1"]
+    assert metrics["zeroshot_heldout_top5"] >= 2 * metrics["zeroshot_heldout_chance_top5"]
+
+
+def test_onnx_towers_decode_and_match_torch(retrained):
+    import onnxruntime as ort
+    import torch
+
+    from components.data.reader import images_to_tensor, read_split
+    from components.evaluation.zeroshot import encode_images
+    from components.model.bundle import load_bundle
+
+    workdir, _ = retrained
+    parity = json.loads((workdir / "artifacts" / "onnx" / "parity.json").read_text())
+    assert (
+        parity["passed"] and max(parity["image_max_abs_diff"], parity["text_max_abs_diff"]) <= 1e-4
+    )
+
+    model, _ = load_bundle(workdir / "artifacts" / "model")
+    samples = read_split(workdir / "data", "val")[:5]
+    images = images_to_tensor([s.image_png for s in samples], model.visual.image_size)
+    want = encode_images(model, images, 8).numpy()
+    session = ort.InferenceSession(str(workdir / "artifacts" / "onnx" / "image_encoder.onnx"))
+    from components.model.preprocess import normalize
+
+    got = session.run(None, {"images": normalize(images).numpy()})[0]
+    assert np.abs(got - want).max() <= 1e-4
+    assert torch.from_numpy(got).norm(dim=-1).sub(1).abs().max() < 1e-5
+
+
+def test_champion_loads_by_alias_in_a_fresh_process(retrained):
+    """The registered pyfunc (ONNX), loaded by alias elsewhere, scores like the torch model."""
+    workdir, _ = retrained
+    from components.settings import load_settings
+
+    settings = load_settings("tiny", workdir=workdir)
+    script = textwrap.dedent(
+        f"""
+        import json, mlflow, pandas as pd
+        from components.data.reader import read_split
+        mlflow.set_tracking_uri({settings.tracking_uri!r})
+        model = mlflow.pyfunc.load_model("models:/{settings.registry.model_name}@champion")
+        samples = read_split({str(workdir / "data")!r}, "heldout_style")[:4]
+        labels = sorted({{s.concept for s in samples}})
+        out = model.predict(pd.DataFrame({{"image": [s.image_png for s in samples]}}),
+                            params={{"labels": labels}})
+        print(json.dumps({{"labels": list(out.columns), "probs": out.values.tolist()}}))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    served = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    import torch
+
+    from components.data.reader import images_to_tensor, read_split
+    from components.evaluation.zeroshot import ZERO_SHOT_SCALE, class_embeddings, encode_images
+    from components.model.bundle import load_bundle
+
+    model, tokenizer = load_bundle(workdir / "artifacts" / "model")
+    samples = read_split(workdir / "data", "heldout_style")[:4]
+    images = images_to_tensor([s.image_png for s in samples], model.visual.image_size)
+    classes = class_embeddings(model, tokenizer, served["labels"], settings.evaluate.templates, 64)
+    logits = ZERO_SHOT_SCALE * encode_images(model, images, 8) @ classes.T
+    want = torch.softmax(logits, dim=-1).numpy()
+    probs = np.array(served["probs"])
+    np.testing.assert_allclose(probs, want, atol=1e-4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
