@@ -14,6 +14,8 @@ from typing import Any
 
 import typer
 
+from components.errors import UserError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Build and version the corpus.")
 app.add_typer(data_app, name="data")
@@ -42,30 +44,12 @@ def _settings():
     return settings
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Mistakes a user can fix: shown as one message, never a traceback."""
-    from components.settings import ConfigError
-
-    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError]
-    for module, name in (
-        ("components.validation.errors", "GateFailed"),
-        ("components.data.errors", "DataSourceError"),
-        ("components.data.versioning", "DvcError"),
-        ("components.export.stage", "ExportParityError"),
-    ):
-        try:
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
-
-
 def friendly(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except _user_errors() as err:
+        except (UserError, FileNotFoundError) as err:  # a user's mistake: the message only
             typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
             raise typer.Exit(code=2) from None
 

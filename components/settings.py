@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from components.errors import UserError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Variables that keep the stack quiet and local (see shared/STACK.md). Set in one place;
@@ -33,7 +35,7 @@ QUIET_ENV = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A user's configuration mistake, reported as one clear message."""
 
 
@@ -50,6 +52,11 @@ class DataConfig(_Frozen):
     val_fraction: float = Field(ge=0.0, lt=1.0)
     samples_per_shard: int = Field(gt=0)
     seed: int
+    # Optional sources, off by default (the default corpus does not change): more training
+    # styles of the same concepts (npm specs, e.g. emoji-datasource-twitter@16.0.0), and the
+    # user's own image-text data (CSV/parquet tables or WebDataset shards, local or s3://).
+    extra_train_packages: list[str] = Field(default_factory=list)
+    user_sources: list[str] = Field(default_factory=list)
 
 
 class ValidateConfig(_Frozen):
@@ -64,7 +71,9 @@ class ValidateConfig(_Frozen):
     # source is a deliberate change, so an unknown one stops the gate), and the decoded-pixel cap
     # checked from the image header before any decoding (decompression bombs).
     known_splits: tuple[str, ...] = Field(default=("train", "val", "heldout_style"), min_length=1)
-    known_sources: tuple[str, ...] = Field(default=("noto", "openmoji"), min_length=1)
+    known_sources: tuple[str, ...] = Field(
+        default=("noto", "openmoji", "twemoji", "user"), min_length=1
+    )
     max_image_pixels: int = Field(default=16_777_216, gt=0)
 
 

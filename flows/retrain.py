@@ -17,7 +17,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from components.settings import Settings, load_settings
+from flows import user_errors
 from flows.promote import promote
+
+user_errors.install()
 
 # Settings carry paths on this machine: stages are side effects on the workdir, not cached values.
 stage = task(cache_policy=NO_CACHE)

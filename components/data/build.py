@@ -1,13 +1,13 @@
-"""Build the corpus: fetch the two packages, pick concepts and splits, render, shard, index.
+"""Build the corpus: fetch the packages (and read any user data), pick concepts and splits,
+render, shard, index.
 
 Output (in `out_dir`, the project's `data/`): `shards/{split}-{index:05d}.tar`,
-`manifest.parquet` and `card.json`. The same parameters and packages give the same bytes.
+`manifest.parquet` and `card.json`. The same parameters and sources give the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import json
 import logging
@@ -15,44 +15,39 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from components.data.card import CARD, make_card, write_card
 from components.data.errors import DataSourceError
-from components.data.images import render_png
 from components.data.manifest import MANIFEST, write_manifest
 from components.data.noto_emoji import load_noto
 from components.data.npm_packages import fetch_npm_package, parse_spec, tarball_path
 from components.data.openmoji import load_openmoji
+from components.data.plan import PlannedSample, plan_samples
 from components.data.records import SourceImage
-from components.data.splits import HELDOUT, TRAIN, VAL, choose_val, select_concepts
+from components.data.render import Rendered, render_all
+from components.data.twemoji import load_twemoji
+from components.data.user_sources import load_user_sources
 from components.data.webdataset import write_shard
 from components.settings import DataConfig
+
+__all__ = ["PlannedSample", "build_corpus", "plan_samples"]
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[Path, bool], list[SourceImage]]
 # which reader understands which npm package (the spec's version is free to change)
-LOADERS: dict[str, Loader] = {"emoji-datasource-google": load_noto, "openmoji": load_openmoji}
+LOADERS: dict[str, Loader] = {
+    "emoji-datasource-google": load_noto,
+    "emoji-datasource-twitter": load_twemoji,
+    "openmoji": load_openmoji,
+}
 MAX_WORKERS = 8
-MIN_IMAGES_FOR_POOL = 64  # below this a pool is not worth starting
-
-
-@dataclass(frozen=True)
-class PlannedSample:
-    image: SourceImage
-    split: str
-    concept: str  # the training package's name for the concept, shared by both styles
-
-    @property
-    def id(self) -> str:
-        return self.image.sample_id
+# DataConfig keys that are off when empty; left out of the card then, so that turning nothing
+# on leaves the default corpus byte-identical to one built before these keys existed
+OPTIONAL_KEYS = ("extra_train_packages", "user_sources")
 
 
 def _sha256_file(path: Path) -> str:
@@ -81,49 +76,28 @@ def _load(spec: str, sources_dir: Path, include_skin_tones: bool) -> tuple[list[
     return images, provenance
 
 
-def plan_samples(
-    cfg: DataConfig, train: list[SourceImage], heldout: list[SourceImage]
-) -> list[PlannedSample]:
-    """Every sample to build, with its split and concept name, sorted by (split, id)."""
-    bases = {image.code: image for image in train if image.code == image.base_code}
-    heldout_codes = {image.base_code for image in heldout}
-    shared = {code: image.category for code, image in bases.items() if code in heldout_codes}
-    if not shared:
-        raise DataSourceError(
-            f"{cfg.train_package} and {cfg.heldout_package} share no emoji concepts"
-        )
-    selected = set(select_concepts(shared, cfg.max_concepts, cfg.seed))
-    val = choose_val({code: shared[code] for code in selected}, cfg.val_fraction, cfg.seed)
-    planned = [
-        PlannedSample(image, VAL if image.base_code in val else TRAIN, bases[image.base_code].name)
-        for image in train
-        if image.base_code in selected
-    ] + [
-        PlannedSample(image, HELDOUT, bases[image.base_code].name)
-        for image in heldout
-        if image.base_code in selected
-    ]
-    ids = [p.id for p in planned]
-    if len(set(ids)) != len(ids):
-        raise DataSourceError("two source images map to the same sample id")
-    return sorted(planned, key=lambda p: (p.split, p.id))
+def _load_extra_styles(
+    cfg: DataConfig, sources_dir: Path, taken: set[str]
+) -> tuple[list[SourceImage], list[dict[str, Any]]]:
+    """Images of every extra training package; each must be a style not already in the corpus
+    (training on the held-out style would void the zero-shot test)."""
+    images: list[SourceImage] = []
+    provenance: list[dict[str, Any]] = []
+    for spec in cfg.extra_train_packages:
+        loaded, source = _load(spec, sources_dir, cfg.include_skin_tones)
+        styles = {image.source for image in loaded}
+        if styles & taken:
+            raise DataSourceError(
+                f"extra training package {spec} draws the {', '.join(sorted(styles & taken))} "
+                "style the corpus already has; list each style once, never the held-out one"
+            )
+        taken |= styles
+        images += loaded
+        provenance.append(source)
+    return images, provenance
 
 
-def _render_all(paths: list[Path], size: int, workers: int) -> Iterator[bytes]:
-    """Rendered PNGs in input order.
-
-    Threads, not processes: Pillow's decode/resize/zlib release the GIL (about 1.5x on two
-    cores), and a spawn-based process pool would re-import the caller's __main__, which
-    breaks any flow script without an `if __name__ == "__main__"` guard.
-    """
-    if workers <= 1 or len(paths) < MIN_IMAGES_FOR_POOL:
-        yield from (render_png(path, size) for path in paths)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(render_png, paths, itertools.repeat(size))
-
-
-def _sample_files(item: PlannedSample, png: bytes) -> dict[str, bytes]:
+def _sample_files(item: PlannedSample, image: Rendered) -> dict[str, bytes]:
     meta = {
         "id": item.id,
         "code": item.image.code,
@@ -135,14 +109,12 @@ def _sample_files(item: PlannedSample, png: bytes) -> dict[str, bytes]:
     }
     return {
         "json": json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8"),
-        "png": png,
+        image.ext: image.data,
         "txt": item.image.captions[0].encode("utf-8"),
     }
 
 
-def _row(item: PlannedSample, png: bytes, shard: str) -> dict[str, Any]:
-    with Image.open(io.BytesIO(png)) as image:  # reads the header only
-        width, height = image.size
+def _row(item: PlannedSample, image: Rendered, shard: str) -> dict[str, Any]:
     caption = item.image.captions[0]
     return {
         "id": item.id,
@@ -155,10 +127,10 @@ def _row(item: PlannedSample, png: bytes, shard: str) -> dict[str, Any]:
         "captions": list(item.image.captions),
         "shard": shard,
         "key": item.id,
-        "image_sha256": hashlib.sha256(png).hexdigest(),
-        "width": width,
-        "height": height,
-        "n_bytes": len(png),
+        "image_sha256": hashlib.sha256(image.data).hexdigest(),
+        "width": image.width,
+        "height": image.height,
+        "n_bytes": len(image.data),
         "caption_chars": len(caption),
     }
 
@@ -169,7 +141,7 @@ def _write_shards(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     (root / "shards").mkdir()
-    rendered = _render_all([p.image.path for p in planned], cfg.image_size, workers)
+    rendered = render_all([p.image for p in planned], cfg.image_size, workers)
     rows: list[dict[str, Any]] = []
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns) as progress:
@@ -180,12 +152,17 @@ def _write_shards(
                 shard = f"shards/{split}-{index // cfg.samples_per_shard:05d}.tar"
                 members: dict[str, dict[str, bytes]] = {}
                 for item in items[index : index + cfg.samples_per_shard]:
-                    png = next(rendered)
-                    members[item.id] = _sample_files(item, png)
-                    rows.append(_row(item, png, shard))
+                    image = next(rendered)
+                    members[item.id] = _sample_files(item, image)
+                    rows.append(_row(item, image, shard))
                     progress.advance(task)
                 write_shard(root / shard, members)
     return rows
+
+
+def _card_params(cfg: DataConfig) -> dict[str, Any]:
+    params = cfg.model_dump(mode="json")
+    return {k: v for k, v in params.items() if k not in OPTIONAL_KEYS or v}
 
 
 def _swap_in(built: Path, out_dir: Path) -> None:
@@ -215,7 +192,11 @@ def build_corpus(
     sources_dir, out_dir = Path(sources_dir), Path(out_dir).absolute()
     train, train_source = _load(cfg.train_package, sources_dir, cfg.include_skin_tones)
     heldout, heldout_source = _load(cfg.heldout_package, sources_dir, cfg.include_skin_tones)
-    planned = plan_samples(cfg, train, heldout)
+    sources: dict[str, Any] = {"train": train_source, "heldout": heldout_source}
+    taken = {image.source for image in [*train, *heldout]}
+    extra, sources["extra_train"] = _load_extra_styles(cfg, sources_dir, taken)
+    user, sources["user"] = load_user_sources(cfg.user_sources)
+    planned = plan_samples(cfg, train, heldout, extra, user)
     workers = workers or min(os.cpu_count() or 1, MAX_WORKERS)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -224,8 +205,7 @@ def build_corpus(
         building.chmod(0o755)  # mkdtemp makes it private; the corpus is an ordinary folder
         rows = _write_shards(planned, building, cfg, workers)
         write_manifest(rows, building / MANIFEST)
-        sources = {"train": train_source, "heldout": heldout_source}
-        card = make_card(rows, cfg.model_dump(mode="json"), sources)
+        card = make_card(rows, _card_params(cfg), {k: v for k, v in sources.items() if v})
         write_card(card, building / CARD)
         _swap_in(building, out_dir)
     finally:

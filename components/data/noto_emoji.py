@@ -1,21 +1,33 @@
 """Noto emoji (emoji-datasource-google): the training style, with the concept names.
 
 Reads `package/emoji.json` from the npm package `emoji-datasource-google` and its 64 px PNGs.
+The other emoji-datasource-* packages share that layout, so `load_emoji_datasource` reads any
+of them given its `EmojiStyle` (twemoji.py is one).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from components.data.errors import DataSourceError
 from components.data.records import SKIN_TONES, SourceImage, normalize_code, unique_in_order
 
-SOURCE = "noto"
-LICENSE = "Apache-2.0"  # the images; the package's code and JSON are MIT
-IMAGE_DIR = Path("img/google/64")
+
+@dataclass(frozen=True)
+class EmojiStyle:
+    """What differs between emoji-datasource-* packages: where the images are, and whose."""
+
+    source: str  # the art style's name: manifest `source` and sample id prefix
+    license: str  # SPDX id of the images (the packages' code and JSON are MIT)
+    image_dir: Path  # inside `package/`
+    has_image: str  # emoji.json flag saying this package draws the emoji
+
+
+NOTO = EmojiStyle("noto", "Apache-2.0", Path("img/google/64"), "has_img_google")
 
 
 def _read_entries(package_dir: Path) -> list[dict[str, Any]]:
@@ -55,16 +67,24 @@ def concept_names(entries: list[dict[str, Any]]) -> dict[str, str]:
     return names
 
 
-def _image(package_dir: Path, filename: str) -> Path:
-    path = package_dir / IMAGE_DIR / filename
+def _image(package_dir: Path, image_dir: Path, filename: str) -> Path:
+    path = package_dir / image_dir / filename
     if not path.is_file():
-        raise DataSourceError(f"{package_dir.parent.name} lacks image {IMAGE_DIR / filename}")
+        raise DataSourceError(f"{package_dir.parent.name} lacks image {image_dir / filename}")
     return path
 
 
 def load_noto(package_dir: Path, include_skin_tones: bool) -> list[SourceImage]:
     """One SourceImage per emoji (and per skin-tone variant when asked), sorted by code."""
-    entries = [e for e in _read_entries(package_dir) if e.get("has_img_google", True)]
+    return load_emoji_datasource(package_dir, include_skin_tones, NOTO)
+
+
+def load_emoji_datasource(
+    package_dir: Path, include_skin_tones: bool, style: EmojiStyle
+) -> list[SourceImage]:
+    """One SourceImage per emoji `style` draws (and per skin-tone variant), sorted by code."""
+    source, license_ = style.source, style.license
+    entries = [e for e in _read_entries(package_dir) if e.get(style.has_image, True)]
     names = concept_names(entries)
     images: list[SourceImage] = []
     for entry in entries:
@@ -81,8 +101,8 @@ def load_noto(package_dir: Path, include_skin_tones: bool) -> list[SourceImage]:
                 f"{name}, {subcategory}" if subcategory else "",
             ]
         )
-        path = _image(package_dir, entry["image"])
-        images.append(SourceImage(SOURCE, code, code, name, captions, category, LICENSE, path))
+        path = _image(package_dir, style.image_dir, entry["image"])
+        images.append(SourceImage(source, code, code, name, captions, category, license_, path))
         if not include_skin_tones:
             continue
         for tones, variant in sorted((entry.get("skin_variations") or {}).items()):
@@ -90,14 +110,14 @@ def load_noto(package_dir: Path, include_skin_tones: bool) -> list[SourceImage]:
             variant_name = f"{name}: {tone_words}"
             images.append(
                 SourceImage(
-                    SOURCE,
+                    source,
                     normalize_code(variant["unified"]),
                     code,
                     variant_name,
                     unique_in_order([variant_name, *captions]),
                     category,
-                    LICENSE,
-                    _image(package_dir, variant["image"]),
+                    license_,
+                    _image(package_dir, style.image_dir, variant["image"]),
                 )
             )
     return images

@@ -18,7 +18,7 @@ from PIL import Image
 
 from components.data.manifest import read_manifest
 from components.data.splits import SPLITS
-from components.data.webdataset import iter_shard
+from components.data.webdataset import image_part, iter_shard
 
 if TYPE_CHECKING:
     import torch
@@ -29,6 +29,8 @@ class Sample:
     id: str
     concept: str
     captions: tuple[str, ...]  # the first is the primary caption
+    # the image member's bytes: always a PNG for a sample the validation gate accepted (user
+    # bytes that did not decode are kept as .jpg/.webp/.bin for the gate to quarantine)
     image_png: bytes
 
 
@@ -50,7 +52,10 @@ def read_split(
                 continue
             meta = json.loads(parts["json"])
             captions = tuple(meta["captions"])
-            samples.append(Sample(meta["id"], meta["concept"], captions, parts["png"]))
+            image = image_part(parts)
+            if image is None:
+                raise ValueError(f"sample {key!r} in {shard} has no image member")
+            samples.append(Sample(meta["id"], meta["concept"], captions, image[1]))
     return sorted(samples, key=lambda sample: sample.id)
 
 

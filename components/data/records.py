@@ -29,14 +29,17 @@ def normalize_code(code: str) -> str:
 class SourceImage:
     """One image of one emoji in one art style, before rasterising."""
 
-    source: str  # "noto" or "openmoji": the art style, also the sample id prefix
+    source: str  # "noto", "twemoji", "openmoji" or "user": also the sample id prefix
     code: str  # normalized code of this image (a skin-tone variant has its own)
     base_code: str  # normalized code of the concept it shows: the split unit
     name: str  # the package's own name for this image, lowercased
     captions: tuple[str, ...]  # first one is the primary caption
     category: str  # the package's top-level group, used to spread a capped selection
     license: str  # SPDX id of the image
-    path: Path  # PNG or SVG file inside the unpacked package
+    path: Path  # PNG or SVG file inside the unpacked package; for user data, its origin
+    # the image's bytes when they were read already (user data: S3 objects, tar members);
+    # None = read `path`. b"" = the referenced image is missing, kept for the gate to report
+    data: bytes | None = None
 
     @property
     def sample_id(self) -> str:

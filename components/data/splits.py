@@ -2,10 +2,12 @@
 
 `train` and `val` hold the training style (val concepts are never trained on: retrieval);
 `heldout_style` holds every selected concept in the other style (zero-shot on an unseen style).
+User samples have no shared concepts, so each goes to train or val by a hash of its image.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import defaultdict
 
@@ -47,3 +49,10 @@ def choose_val(categories: dict[str, str], val_fraction: float, seed: int) -> se
         return set()
     n_val = min(max(1, round(val_fraction * n)), n - 1)
     return set(_spread(categories, random.Random(f"val:{seed}"))[:n_val])
+
+
+def content_split(image_sha256: str, val_fraction: float, seed: int) -> str:
+    """TRAIN or VAL for a user sample, from a seeded hash of its image's sha256: the same
+    picture always lands in the same split, whatever else the sources hold or their order."""
+    digest = hashlib.sha256(f"user-val:{seed}:{image_sha256}".encode()).digest()
+    return VAL if int.from_bytes(digest[:8], "big") / 2**64 < val_fraction else TRAIN

@@ -6,11 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from components.errors import UserError
 from components.registry.lineage import dvc_data_hash
 from components.settings import Settings
 
 
-class DvcError(RuntimeError):
+class DvcError(UserError, RuntimeError):
     """A DVC command failed; the message carries DVC's own words."""
 
 
@@ -41,3 +42,27 @@ def dvc_add_data(settings: Settings) -> str:
     state = "unchanged" if before == after else f"new (was {before})"
     print(f"[data] data.dvc md5 {after}: {state}", flush=True)
     return after
+
+
+def configure_s3_remote(
+    workdir: Path,
+    url: str,
+    endpoint_url: str,
+    access_key: str,
+    secret_key: str,
+    name: str = "storage",
+) -> None:
+    """The default DVC remote on S3. The keys go to .dvc/config.local, which git never sees."""
+    ensure_dvc_repo(workdir)
+    run_dvc(workdir, "remote", "add", "--default", "--force", name, url)
+    run_dvc(workdir, "remote", "modify", name, "endpointurl", endpoint_url)
+    run_dvc(workdir, "remote", "modify", "--local", name, "access_key_id", access_key)
+    run_dvc(workdir, "remote", "modify", "--local", name, "secret_access_key", secret_key)
+
+
+def dvc_push(workdir: Path, target: str = "data.dvc") -> None:
+    run_dvc(workdir, "push", "--quiet", target)
+
+
+def dvc_pull(workdir: Path, target: str = "data.dvc") -> None:
+    run_dvc(workdir, "pull", "--quiet", target)

@@ -9,9 +9,32 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import IO
 
 Sample = tuple[str, dict[str, bytes]]  # (key, {extension: bytes})
+
+# Image members, in the order a reader prefers them when a sample has several. The corpus's own
+# images are always .png; user bytes that do not decode are kept under their source's extension
+# (or .bin) so the validation gate sees, and rejects, exactly what the user supplied.
+IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif")
+UNKNOWN_IMAGE_EXTENSION = "bin"
+TEXT_EXTENSIONS = ("txt", "json")  # the caption and the metadata: never an image
+
+
+def member_extension(name: str | PurePath) -> str:
+    """The image member extension for a file called `name`: its own if it is an image type."""
+    suffix = PurePath(name).suffix.lower().lstrip(".")
+    return suffix if suffix in IMAGE_EXTENSIONS else UNKNOWN_IMAGE_EXTENSION
+
+
+def image_part(parts: Mapping[str, bytes]) -> tuple[str, bytes] | None:
+    """(extension, bytes) of a sample's image member, whatever its type; None if it has none."""
+    for ext in (*IMAGE_EXTENSIONS, UNKNOWN_IMAGE_EXTENSION):
+        if ext in parts:
+            return ext, parts[ext]
+    others = sorted(ext for ext in parts if ext not in TEXT_EXTENSIONS)
+    return (others[0], parts[others[0]]) if others else None
 
 
 def _member(name: str, size: int) -> tarfile.TarInfo:
@@ -35,11 +58,15 @@ def write_shard(path: Path, samples: Mapping[str, Mapping[str, bytes]]) -> None:
                 archive.addfile(_member(f"{key}.{ext}", len(data)), io.BytesIO(data))
 
 
-def iter_shard(path: Path) -> Iterator[Sample]:
-    """Yield (key, {ext: bytes}) per sample, in archive order."""
+def iter_shard(path: Path | IO[bytes]) -> Iterator[Sample]:
+    """Yield (key, {ext: bytes}) per sample, in archive order (from a file or a file object)."""
     key: str | None = None
     parts: dict[str, bytes] = {}
-    with tarfile.open(path, "r") as archive:
+    if isinstance(path, str | PurePath):
+        archive = tarfile.open(path, "r")
+    else:
+        archive = tarfile.open(fileobj=path, mode="r")
+    with archive:
         for info in archive:
             if not info.isfile():
                 continue

@@ -6,6 +6,7 @@ Writes artifacts/metrics.json (DVC metrics) and logs the same numbers to the MLf
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from components.settings import Settings
@@ -65,8 +66,9 @@ def evaluate(settings: Settings, model_dir: Path | None = None) -> dict[str, flo
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     configure_mlflow(settings)
+    now_ms = int(time.time() * 1000)
     mlflow.MlflowClient().log_batch(
         read_run_id(settings),
-        metrics=[mlflow.entities.Metric(f"eval/{k}", v, 0, 0) for k, v in metrics.items()],
+        metrics=[mlflow.entities.Metric(f"eval/{k}", v, now_ms, 0) for k, v in metrics.items()],
     )
     return metrics

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.errors import UserError
 from components.settings import Settings
 
 
-class ExportParityError(RuntimeError):
+class ExportParityError(UserError, RuntimeError):
     """The exported model does not compute what the trained model computes."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from components.data.webdataset import IMAGE_EXTENSIONS, UNKNOWN_IMAGE_EXTENSION
 from components.validation.reasons import Reason
 from components.validation.sample_checks import (
     ImageCheck,
@@ -29,7 +30,10 @@ if TYPE_CHECKING:
 
     from components.settings import ValidateConfig
 
-MEMBER_EXTENSIONS = ("png", "txt", "json")  # the WebDataset sample: image, caption, metadata
+# The WebDataset sample: an image (whatever its type: the corpus writes .png, user bytes that do
+# not decode keep their own extension), a caption and metadata.
+IMAGE_MEMBER_EXTENSIONS = (*IMAGE_EXTENSIONS, UNKNOWN_IMAGE_EXTENSION)
+TEXT_MEMBER_EXTENSIONS = ("txt", "json")
 NEEDED_COLUMNS = ("id", "shard", "key", "image_sha256")  # what locating a sample takes
 
 
@@ -92,7 +96,10 @@ def _check_sample(
     cfg: ValidateConfig,
 ) -> ImageCheck:
     payload: dict[str, bytes] = {}
-    for ext in MEMBER_EXTENSIONS:
+    image_ext = next(
+        (e for e in IMAGE_MEMBER_EXTENSIONS if f"{row.key}.{e}" in members), "png"
+    )  # none present: report the missing .png
+    for ext in (image_ext, *TEXT_MEMBER_EXTENSIONS):
         name = f"{row.key}.{ext}"
         info = members.get(name)
         if info is None and scan_error is not None:
@@ -108,13 +115,15 @@ def _check_sample(
         except (tarfile.TarError, OSError, EOFError) as err:
             detail = f"cannot read {name} from {shard}: {err}"
             return ImageCheck(Problem(Reason.UNREADABLE_SHARD, detail))
-    image = check_image(payload["png"], cfg)
+    image = check_image(payload[image_ext], cfg)
     if image.problem is not None:
         return image
     problem = check_caption(payload["txt"], cfg) or check_metadata(payload["json"], row.id)
-    if problem is None and hashlib.sha256(payload["png"]).hexdigest() != row.sha256:
+    if problem is None and hashlib.sha256(payload[image_ext]).hexdigest() != row.sha256:
         # decodes fine but is not the image the manifest describes: a stale manifest
-        problem = Problem(Reason.CHECKSUM_MISMATCH, f"{row.key}.png differs from image_sha256")
+        problem = Problem(
+            Reason.CHECKSUM_MISMATCH, f"{row.key}.{image_ext} differs from image_sha256"
+        )
     return ImageCheck(problem) if problem is not None else image
 
 

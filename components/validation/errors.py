@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from components.errors import UserError
+
 if TYPE_CHECKING:
     from components.validation.report import ValidationReport
 
 
-class GateFailed(Exception):
+class GateFailed(UserError):
     """The corpus did not pass validation. The message is one paragraph for the user."""
 
     def __init__(self, message: str, report: ValidationReport) -> None:

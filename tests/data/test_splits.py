@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections import Counter
 
 from components.data.records import normalize_code
-from components.data.splits import choose_val, select_concepts
+from components.data.splits import choose_val, content_split, select_concepts
 
 # 3 categories of very different sizes, like emoji's (People 386 ... Component 5)
 CATEGORIES = {f"A{i:03d}": "big" for i in range(300)} | {f"B{i:03d}": "mid" for i in range(60)}
@@ -30,3 +30,12 @@ def test_val_is_a_seeded_fraction_that_leaves_training_data() -> None:
     assert choose_val(CATEGORIES, 0.0, seed=0) == set()
     two = {"x": "a", "y": "b"}
     assert len(choose_val(two, 0.01, seed=0)) == 1  # at least one, never all
+
+
+def test_user_samples_split_by_a_seeded_hash_of_their_image() -> None:
+    hashes = [f"{i:064x}" for i in range(2000)]
+    splits = [content_split(h, 0.1, seed=0) for h in hashes]
+    assert splits == [content_split(h, 0.1, seed=0) for h in hashes]  # deterministic
+    assert 150 < splits.count("val") < 250 and set(splits) == {"train", "val"}
+    assert splits != [content_split(h, 0.1, seed=1) for h in hashes]
+    assert {content_split(h, 0.0, seed=0) for h in hashes} == {"train"}

@@ -77,7 +77,7 @@ def test_data_docs_are_built_into_the_given_folder(flawed) -> None:
 def test_structural_failures() -> None:
     frame = _manifest().drop(columns=["height"])
     frame.loc[0, "split"] = "test"
-    frame.loc[1, "source"] = "twemoji"
+    frame.loc[1, "source"] = "unlisted-source"
     result = run_manifest_suite(frame.head(5), CFG)
     failed = {o.name + (f":{o.column}" if o.column else "") for o in result.structural_failures}
     assert failed == {

@@ -1,0 +1,76 @@
+"""Which samples the corpus holds: each source image with its split and concept name."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from components.data.errors import DataSourceError
+from components.data.records import SourceImage
+from components.data.splits import HELDOUT, TRAIN, VAL, choose_val, content_split, select_concepts
+from components.settings import DataConfig
+
+
+@dataclass(frozen=True)
+class PlannedSample:
+    image: SourceImage
+    split: str
+    concept: str  # the training package's name for the concept, shared by every style
+
+    @property
+    def id(self) -> str:
+        return self.image.sample_id
+
+
+def _user_samples(cfg: DataConfig, user: Sequence[SourceImage]) -> list[PlannedSample]:
+    """A user sample's concept is its caption; its split comes from its image's hash."""
+    planned = []
+    for image in user:
+        sha = hashlib.sha256(image.data or b"").hexdigest()
+        planned.append(
+            PlannedSample(image, content_split(sha, cfg.val_fraction, cfg.seed), image.captions[0])
+        )
+    return planned
+
+
+def plan_samples(
+    cfg: DataConfig,
+    train: list[SourceImage],
+    heldout: list[SourceImage],
+    extra_train: Sequence[SourceImage] = (),
+    user: Sequence[SourceImage] = (),
+) -> list[PlannedSample]:
+    """Every sample to build, with its split and concept name, sorted by (split, id).
+
+    Concepts are those the training and held-out packages share (capped by max_concepts);
+    `extra_train` styles of a selected concept go to that concept's split (train or val), so a
+    val concept is never trained on in any style.
+    """
+    bases = {image.code: image for image in train if image.code == image.base_code}
+    heldout_codes = {image.base_code for image in heldout}
+    shared = {code: image.category for code, image in bases.items() if code in heldout_codes}
+    if not shared:
+        raise DataSourceError(
+            f"{cfg.train_package} and {cfg.heldout_package} share no emoji concepts"
+        )
+    selected = set(select_concepts(shared, cfg.max_concepts, cfg.seed))
+    val = choose_val({code: shared[code] for code in selected}, cfg.val_fraction, cfg.seed)
+    planned = [
+        PlannedSample(image, VAL if image.base_code in val else TRAIN, bases[image.base_code].name)
+        for image in [*train, *extra_train]
+        if image.base_code in selected
+    ] + [
+        PlannedSample(image, HELDOUT, bases[image.base_code].name)
+        for image in heldout
+        if image.base_code in selected
+    ]
+    planned += _user_samples(cfg, user)
+    repeated = [sample_id for sample_id, n in Counter(p.id for p in planned).items() if n > 1]
+    if repeated:
+        raise DataSourceError(
+            f"two source images map to the same sample id ({repeated[0]!r}); is a package "
+            "listed twice?"
+        )
+    return sorted(planned, key=lambda p: (p.split, p.id))

@@ -1,0 +1,124 @@
+"""Read user data from S3 with boto3 and the standard AWS variables.
+
+AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or any other boto3 credential source), the endpoint
+from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (an S3-compatible store such as SeaweedFS or MinIO),
+and the region from AWS_REGION / AWS_DEFAULT_REGION, else us-east-1. Every failure becomes a
+one-sentence DataSourceError naming the URL and what to check.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from components.data.errors import DataSourceError, one_line
+
+SCHEME = "s3://"
+DEFAULT_REGION = "us-east-1"
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"}
+
+
+def is_s3(location: str) -> bool:
+    return location.startswith(SCHEME)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """'s3://bucket/a/b.csv' -> ('bucket', 'a/b.csv')."""
+    bucket, _, key = url.removeprefix(SCHEME).partition("/")
+    if not is_s3(url) or not bucket:
+        raise DataSourceError(f"{url!r} is not an S3 URL of the form s3://bucket/key")
+    return bucket, key
+
+
+def join_url(bucket: str, key: str) -> str:
+    return f"{SCHEME}{bucket}/{key}"
+
+
+def _endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _explain(err: Exception, url: str, action: str) -> DataSourceError:
+    """One sentence: which URL, what went wrong, what to check."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+    where = _endpoint() or "AWS"
+    if isinstance(err, NoCredentialsError):
+        hint = "no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    elif isinstance(err, EndpointConnectionError):
+        hint = f"cannot reach the S3 endpoint {where}; check AWS_ENDPOINT_URL_S3"
+    elif isinstance(err, ClientError):
+        code = str(err.response.get("Error", {}).get("Code", "unknown"))
+        if code == "NoSuchBucket":
+            hint = f"the bucket does not exist on {where} (NoSuchBucket)"
+        elif code in _MISSING:
+            hint = f"there is no such object on {where} ({code}); check the URL"
+        elif code in _DENIED:
+            hint = f"access denied by {where} ({code}); check AWS_ACCESS_KEY_ID/SECRET_ACCESS_KEY"
+        else:
+            hint = f"{where} answered {code}"
+    else:
+        hint = f"{type(err).__name__}: {one_line(err)}"
+    return DataSourceError(f"cannot {action} {url}: {hint}")
+
+
+class S3Store:
+    """A boto3 S3 client made from the environment, created on first use."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            region = (
+                os.environ.get("AWS_REGION")
+                or os.environ.get("AWS_DEFAULT_REGION")
+                or DEFAULT_REGION
+            )
+            # a fresh session: boto3's default one caches the credentials it first saw
+            session = boto3.session.Session()
+            self._client = session.client("s3", endpoint_url=_endpoint(), region_name=region)
+        return self._client
+
+    def read(self, url: str) -> bytes:
+        """The object's bytes; any failure is a DataSourceError."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = split_url(url)
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (BotoCoreError, ClientError) as err:
+            raise _explain(err, url, "read") from err
+
+    def read_if_exists(self, url: str) -> bytes | None:
+        """The object's bytes, or None when the bucket has no such key (other errors raise)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = split_url(url)
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as err:
+            if str(err.response.get("Error", {}).get("Code")) in _MISSING:
+                return None
+            raise _explain(err, url, "read") from err
+        except BotoCoreError as err:
+            raise _explain(err, url, "read") from err
+
+    def list_urls(self, prefix_url: str, suffix: str) -> list[str]:
+        """Sorted URLs of the objects under `prefix_url` whose key ends with `suffix`."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, prefix = split_url(prefix_url)
+        keys: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(suffix)]
+        except (BotoCoreError, ClientError) as err:
+            raise _explain(err, prefix_url, "list") from err
+        return [join_url(bucket, key) for key in sorted(keys)]

