@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PROFILE ?= default
 
-.PHONY: install run test lint format repro clean
+.PHONY: install debian-sources run test lint format repro clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/clip-pipeline --profile $(PROFILE) run
 
+# Debian packages behind the opt-in corpus sources (Tux Paint, Openclipart, Fashion-MNIST, flags,
+# cards); the suite tests them. Installs what is missing when run as root, else says what to run.
+debian-sources:
+	bash scripts/install_debian_sources.sh
+
 # The suite reuses the project's source cache (one npm download for `make run` and the tests).
-test: install
+test: install debian-sources
 	CLIP_TEST_SOURCES=$(CURDIR)/.cache/sources $(BIN)/python -m pytest
 
 lint: install

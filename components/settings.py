@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from components.errors import UserError
 
@@ -43,6 +43,10 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# opt-in sources read from Debian packages (components/data/debian_sources.py)
+DebianSourceName = Literal["tuxpaint", "openclipart", "fashion-mnist", "flags", "playing-cards"]
+
+
 class DataConfig(_Frozen):
     train_package: str
     heldout_package: str
@@ -57,6 +61,12 @@ class DataConfig(_Frozen):
     # user's own image-text data (CSV/parquet tables or WebDataset shards, local or s3://).
     extra_train_packages: list[str] = Field(default_factory=list)
     user_sources: list[str] = Field(default_factory=list)
+    # Debian-packaged sources (scripts/install_debian_sources.sh installs them), [] = off;
+    # the caps apply only when some are named: images per captioned source (0 = all, seeded
+    # choice) and images per class of a zero-shot label set (0 = all)
+    debian_sources: list[DebianSourceName] = Field(default_factory=list)
+    debian_max_images_per_source: int = Field(default=2000, ge=0)
+    label_set_max_per_class: int = Field(default=50, ge=0)
 
 
 class ValidateConfig(_Frozen):
@@ -70,15 +80,28 @@ class ValidateConfig(_Frozen):
     # Added by components/validation: the manifest's allowed split and source values (a new
     # source is a deliberate change, so an unknown one stops the gate), and the decoded-pixel cap
     # checked from the image header before any decoding (decompression bombs).
-    known_splits: tuple[str, ...] = Field(default=("train", "val", "heldout_style"), min_length=1)
+    known_splits: tuple[str, ...] = Field(
+        default=(
+            "train", "val", "heldout_style",
+            "zeroshot_fashion_mnist", "zeroshot_flags", "zeroshot_playing_cards",
+        ),
+        min_length=1,
+    )  # fmt: skip
     known_sources: tuple[str, ...] = Field(
-        default=("noto", "openmoji", "twemoji", "user"), min_length=1
-    )
+        default=(
+            "noto", "openmoji", "twemoji", "user",
+            "tuxpaint", "openclipart", "fashion-mnist", "flags", "playing-cards",
+        ),
+        min_length=1,
+    )  # fmt: skip
     max_image_pixels: int = Field(default=16_777_216, gt=0)
 
 
 class ModelConfig(_Frozen):
     name: str
+    # "word": learned from the training captions (fast on small data); "clip-bpe": CLIP's 49,408
+    # token BPE (needs a config with vocab_size 49408, e.g. ViT-B-32)
+    tokenizer: Literal["word", "clip-bpe"] = "word"
 
 
 class TrainConfig(_Frozen):
@@ -91,10 +114,27 @@ class TrainConfig(_Frozen):
     weight_decay: float = Field(ge=0)
     warmup_steps: int = Field(ge=0)
     grad_clip_norm: float = Field(gt=0)
+    # split each worker's batch into this many pieces (memory), keeping the full contrastive batch
+    accum_micro_batches: int = Field(default=1, ge=1)
     image_size: int = Field(gt=0)
     seed: int
     checkpoint_every_steps: int = Field(ge=1)
     max_failures: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _batch_splits_evenly(self) -> TrainConfig:
+        per_worker, rest = divmod(self.global_batch_size, self.num_workers)
+        if rest:
+            raise ValueError(
+                f"global_batch_size {self.global_batch_size} does not split over "
+                f"{self.num_workers} workers"
+            )
+        if per_worker < self.accum_micro_batches:
+            raise ValueError(
+                f"{per_worker} samples per worker cannot make "
+                f"{self.accum_micro_batches} micro-batches"
+            )
+        return self
 
 
 class EvaluateConfig(_Frozen):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from components.data.card import CARD, make_card, write_card
+from components.data.debian_sources import load_debian_sources
 from components.data.errors import DataSourceError
 from components.data.manifest import MANIFEST, write_manifest
 from components.data.noto_emoji import load_noto
@@ -47,7 +48,9 @@ LOADERS: dict[str, Loader] = {
 MAX_WORKERS = 8
 # DataConfig keys that are off when empty; left out of the card then, so that turning nothing
 # on leaves the default corpus byte-identical to one built before these keys existed
-OPTIONAL_KEYS = ("extra_train_packages", "user_sources")
+OPTIONAL_KEYS = ("extra_train_packages", "user_sources", "debian_sources")
+# keys that only mean something with debian_sources on: left out of the card otherwise
+DEBIAN_ONLY_KEYS = ("debian_max_images_per_source", "label_set_max_per_class")
 
 
 def _sha256_file(path: Path) -> str:
@@ -162,6 +165,8 @@ def _write_shards(
 
 def _card_params(cfg: DataConfig) -> dict[str, Any]:
     params = cfg.model_dump(mode="json")
+    if not cfg.debian_sources:
+        params = {k: v for k, v in params.items() if k not in DEBIAN_ONLY_KEYS}
     return {k: v for k, v in params.items() if k not in OPTIONAL_KEYS or v}
 
 
@@ -196,8 +201,9 @@ def build_corpus(
     taken = {image.source for image in [*train, *heldout]}
     extra, sources["extra_train"] = _load_extra_styles(cfg, sources_dir, taken)
     user, sources["user"] = load_user_sources(cfg.user_sources)
-    planned = plan_samples(cfg, train, heldout, extra, user)
     workers = workers or min(os.cpu_count() or 1, MAX_WORKERS)
+    debian, sources["debian"] = load_debian_sources(cfg, workers)
+    planned = plan_samples(cfg, train, heldout, extra, user, debian)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))

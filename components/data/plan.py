@@ -24,8 +24,9 @@ class PlannedSample:
         return self.image.sample_id
 
 
-def _user_samples(cfg: DataConfig, user: Sequence[SourceImage]) -> list[PlannedSample]:
-    """A user sample's concept is its caption; its split comes from its image's hash."""
+def content_split_samples(cfg: DataConfig, user: Sequence[SourceImage]) -> list[PlannedSample]:
+    """A user (or other captioned) sample's concept is its caption; its split comes from its
+    image's hash."""
     planned = []
     for image in user:
         sha = hashlib.sha256(image.data or b"").hexdigest()
@@ -41,12 +42,13 @@ def plan_samples(
     heldout: list[SourceImage],
     extra_train: Sequence[SourceImage] = (),
     user: Sequence[SourceImage] = (),
+    debian: Sequence[PlannedSample] = (),
 ) -> list[PlannedSample]:
     """Every sample to build, with its split and concept name, sorted by (split, id).
 
     Concepts are those the training and held-out packages share (capped by max_concepts);
     `extra_train` styles of a selected concept go to that concept's split (train or val), so a
-    val concept is never trained on in any style.
+    val concept is never trained on in any style. `debian` samples come planned already.
     """
     bases = {image.code: image for image in train if image.code == image.base_code}
     heldout_codes = {image.base_code for image in heldout}
@@ -66,7 +68,8 @@ def plan_samples(
         for image in heldout
         if image.base_code in selected
     ]
-    planned += _user_samples(cfg, user)
+    planned += content_split_samples(cfg, user)
+    planned += debian
     repeated = [sample_id for sample_id, n in Counter(p.id for p in planned).items() if n > 1]
     if repeated:
         raise DataSourceError(

@@ -12,7 +12,12 @@ import random
 from collections import defaultdict
 
 TRAIN, VAL, HELDOUT = "train", "val", "heldout_style"
-SPLITS = (TRAIN, VAL, HELDOUT)
+# zero-shot label sets from Debian packages (data.debian_sources): one split each, never trained on
+ZEROSHOT_FASHION = "zeroshot_fashion_mnist"
+ZEROSHOT_FLAGS = "zeroshot_flags"
+ZEROSHOT_CARDS = "zeroshot_playing_cards"
+ZEROSHOT_SPLITS = (ZEROSHOT_FASHION, ZEROSHOT_FLAGS, ZEROSHOT_CARDS)
+SPLITS = (TRAIN, VAL, HELDOUT, *ZEROSHOT_SPLITS)
 
 
 def _spread(categories: dict[str, str], rng: random.Random) -> list[str]:
