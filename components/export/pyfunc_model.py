@@ -54,7 +54,7 @@ class ZeroShotClassifier(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         import onnxruntime as ort
 
-        from components.model.tokenizer import WordTokenizer
+        from components.model.tokenizers import load_tokenizer
 
         providers = ["CPUExecutionProvider"]
         self.image_session = ort.InferenceSession(
@@ -63,7 +63,7 @@ class ZeroShotClassifier(mlflow.pyfunc.PythonModel):
         self.text_session = ort.InferenceSession(
             context.artifacts["text_encoder"], providers=providers
         )
-        self.tokenizer = WordTokenizer.load(Path(context.artifacts["tokenizer"]))
+        self.tokenizer = load_tokenizer(Path(context.artifacts["tokenizer"]))
         meta = json.loads(Path(context.artifacts["meta"]).read_text())
         self.image_size, self.templates = meta["image_size"], meta["templates"]
         self.default_labels = meta["labels"]

@@ -12,23 +12,23 @@ import json
 from pathlib import Path
 
 from components.model.config import CLIPConfig
-from components.model.tokenizer import WordTokenizer
+from components.model.tokenizers import Tokenizer, load_tokenizer, save_tokenizer
 
 WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
 
 
-def save_bundle(model, tokenizer: WordTokenizer, out_dir: Path) -> Path:
+def save_bundle(model, tokenizer: Tokenizer, out_dir: Path) -> Path:
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS))
     (out_dir / CONFIG).write_text(model.config.model_dump_json(indent=2))
-    tokenizer.save(out_dir / TOKENIZER)
+    save_tokenizer(tokenizer, out_dir / TOKENIZER)
     return out_dir
 
 
-def load_bundle(model_dir: Path):  # -> tuple[CLIP, WordTokenizer]
+def load_bundle(model_dir: Path):  # -> tuple[CLIP, Tokenizer]
     """The model in eval mode and its tokenizer; weights loaded strictly."""
     from safetensors.torch import load_file
 
@@ -42,4 +42,4 @@ def load_bundle(model_dir: Path):  # -> tuple[CLIP, WordTokenizer]
         )
     model = CLIP(CLIPConfig.model_validate(json.loads((model_dir / CONFIG).read_text())))
     model.load_state_dict(load_file(str(model_dir / WEIGHTS)), strict=True)
-    return model.eval(), WordTokenizer.load(model_dir / TOKENIZER)
+    return model.eval(), load_tokenizer(model_dir / TOKENIZER)

@@ -9,10 +9,8 @@ end token last.
 from __future__ import annotations
 
 import html
-import json
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 
 import ftfy
 import regex
@@ -72,10 +70,3 @@ class WordTokenizer:
     @classmethod
     def from_dict(cls, data: dict) -> WordTokenizer:
         return cls(data["words"], data["vocab_size"], data["context_length"])
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False))
-
-    @classmethod
-    def load(cls, path: Path) -> WordTokenizer:
-        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -63,8 +63,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     from components.model.clip import create_model
     from components.model.config import CLIPConfig
     from components.model.preprocess import normalize
-    from components.model.tokenizer import WordTokenizer
+    from components.model.tokenizers import tokenizer_from_dict
     from components.settings import TrainConfig
+    from components.training.accumulation import accumulate_gradients
     from components.training.checkpoint import load_checkpoint, save_checkpoint
     from components.training.loss import clip_loss
     from components.training.optim import cosine_with_warmup, make_optimizer
@@ -76,7 +77,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
 
-    tokenizer = WordTokenizer.from_dict(config["tokenizer"])
+    tokenizer = tokenizer_from_dict(config["tokenizer"])
     data = load_train_data(
         Path(config["data_dir"]), set(config["exclude_ids"]), cfg.image_size, tokenizer
     )
@@ -107,10 +108,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         idx = batch_indices(n, step, cfg.global_batch_size, rank, world, cfg.seed)
         images = normalize(data.images[idx].to(device))  # [B, 3, S, S]
         tokens = pick_captions(data, idx, step, cfg.seed).to(device)  # [B, L]
-        image_features, text_features, logit_scale = ddp_model(images, tokens)
-        loss = clip_loss(image_features, text_features, logit_scale)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if cfg.accum_micro_batches > 1:
+            no_sync = getattr(ddp_model, "no_sync", None)  # DDP: one all-reduce per step
+            loss = accumulate_gradients(
+                ddp_model, clip_loss, images, tokens, cfg.accum_micro_batches, no_sync
+            )
+        else:
+            loss = clip_loss(*ddp_model(images, tokens))
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(ddp_model.parameters(), cfg.grad_clip_norm)
         optimizer.step()
         scheduler.step()

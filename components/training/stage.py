@@ -25,13 +25,13 @@ class TrainOutputs:
 def _train_tokenizer(settings: Settings, exclude: set[str]):
     from components.data.reader import read_split
     from components.model.config import load_config
-    from components.model.tokenizer import WordTokenizer
+    from components.model.tokenizers import build_tokenizer
 
     text_cfg = load_config(settings.model.name).text_cfg
     captions = [
         c for s in read_split(settings.paths.data, "train", exclude_ids=exclude) for c in s.captions
     ]
-    return WordTokenizer.train(captions, text_cfg.vocab_size, text_cfg.context_length)
+    return build_tokenizer(settings.model.tokenizer, captions, text_cfg)
 
 
 def _write_history(history: list[dict], path: Path) -> None:

@@ -1,0 +1,113 @@
+"""CLIP's byte-level BPE tokenizer: the same ids as OpenAI CLIP and open_clip.
+
+Text is cleaned (ftfy, HTML unescape, whitespace collapse, lower-case), split into words, each
+word's UTF-8 bytes mapped to printable characters, then merged pair by pair in the order the
+merges were learned. A word's last symbol carries "</w>". Rows are [start, ids..., end, 0...],
+truncated so the end token stays last.
+"""
+
+from __future__ import annotations
+
+import gzip
+from functools import lru_cache
+from pathlib import Path
+
+import regex
+
+from components.model.tokenizer import PAD, clean_text
+
+# Contractions, letter runs, single digits, runs of other non-space characters.
+_WORDS = regex.compile(
+    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
+    regex.IGNORECASE,
+)
+N_MERGES = 49152 - 256 - 2  # the merges CLIP uses out of the file
+
+
+@lru_cache(maxsize=1)
+def byte_to_char() -> dict[int, str]:
+    """Every byte as a printable character: printable Latin-1 bytes map to themselves, the
+    others to code points from 256 up, so no merge ever involves whitespace or control bytes."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), 256),
+    ]
+    # Insertion order is the vocabulary order: the printable bytes first, then the others.
+    mapping = {byte: chr(byte) for byte in printable}
+    others = [byte for byte in range(256) if byte not in mapping]
+    mapping |= {byte: chr(256 + n) for n, byte in enumerate(others)}
+    return mapping
+
+
+class ClipBPETokenizer:
+    def __init__(self, merges: list[tuple[str, str]], context_length: int = 77) -> None:
+        symbols = list(byte_to_char().values())
+        vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
+        vocab += ["<|startoftext|>", "<|endoftext|>"]
+        self.merges = merges
+        self.encoder = {token: i for i, token in enumerate(vocab)}
+        self.ranks = {pair: i for i, pair in enumerate(merges)}
+        self.vocab_size = len(vocab)
+        self.context_length = context_length
+        self.sot, self.eot = self.encoder["<|startoftext|>"], self.encoder["<|endoftext|>"]
+        self._cache: dict[str, list[str]] = {}
+
+    @classmethod
+    def from_vocab_file(cls, path: Path, context_length: int = 77) -> ClipBPETokenizer:
+        lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")
+        merges = [tuple(line.split()) for line in lines[1 : N_MERGES + 1]]  # line 0 is a header
+        return cls(merges, context_length)
+
+    def _bpe(self, word: str) -> list[str]:
+        if word in self._cache:
+            return self._cache[word]
+        parts = [*word[:-1], word[-1] + "</w>"]
+        while len(parts) > 1:
+            pairs = {(a, b) for a, b in zip(parts, parts[1:], strict=False)}
+            best = min(pairs, key=lambda p: self.ranks.get(p, float("inf")))
+            if best not in self.ranks:
+                break
+            merged, i = [], 0
+            while i < len(parts):
+                if i + 1 < len(parts) and (parts[i], parts[i + 1]) == best:
+                    merged.append(parts[i] + parts[i + 1])
+                    i += 2
+                else:
+                    merged.append(parts[i])
+                    i += 1
+            parts = merged
+        self._cache[word] = parts
+        return parts
+
+    def encode_ids(self, text: str) -> list[int]:
+        """BPE ids of `text`, without start/end tokens."""
+        table = byte_to_char()
+        ids = []
+        for word in _WORDS.findall(clean_text(text)):
+            chars = "".join(table[b] for b in word.encode("utf-8"))
+            ids += [self.encoder[piece] for piece in self._bpe(chars)]
+        return ids
+
+    def encode(self, text: str) -> list[int]:
+        """One row of context_length ids: start, the text (truncated), end, padding."""
+        ids = self.encode_ids(text)[: self.context_length - 2]
+        row = [self.sot, *ids, self.eot]
+        return row + [PAD] * (self.context_length - len(row))
+
+    def __call__(self, texts: str | list[str]):  # -> torch.LongTensor [B, context_length]
+        import torch
+
+        texts = [texts] if isinstance(texts, str) else texts
+        return torch.tensor([self.encode(t) for t in texts], dtype=torch.long)
+
+    def to_dict(self) -> dict:
+        return {
+            "type": "clip-bpe",
+            "context_length": self.context_length,
+            "merges": [" ".join(m) for m in self.merges],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ClipBPETokenizer:
+        return cls([tuple(m.split(" ")) for m in data["merges"]], data["context_length"])

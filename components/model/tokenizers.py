@@ -1,0 +1,50 @@
+"""Choose, build, save and load a tokenizer: the word tokenizer trained on the captions, or
+CLIP's original BPE. Both share one interface (encode, __call__, to_dict, sot, eot, vocab_size)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from components.model.bpe_tokenizer import ClipBPETokenizer
+from components.model.config import TextConfig
+from components.model.tokenizer import WordTokenizer
+
+TokenizerKind = Literal["word", "clip-bpe"]
+Tokenizer = WordTokenizer | ClipBPETokenizer
+
+
+def build_tokenizer(
+    kind: TokenizerKind, captions: Iterable[str], text_cfg: TextConfig
+) -> Tokenizer:
+    """The word tokenizer learns its words from `captions`; CLIP's BPE is fixed."""
+    if kind == "word":
+        return WordTokenizer.train(captions, text_cfg.vocab_size, text_cfg.context_length)
+    from components.model.clip_vocab import clip_vocab_path
+
+    tokenizer = ClipBPETokenizer.from_vocab_file(clip_vocab_path(), text_cfg.context_length)
+    if tokenizer.vocab_size != text_cfg.vocab_size:
+        raise ValueError(
+            f"the CLIP BPE has {tokenizer.vocab_size} tokens but the model's text tower expects "
+            f"{text_cfg.vocab_size}: use a config with vocab_size {tokenizer.vocab_size}"
+        )
+    return tokenizer
+
+
+def tokenizer_from_dict(data: dict) -> Tokenizer:
+    kind = data.get("type", "word")
+    if kind == "word":
+        return WordTokenizer.from_dict(data)
+    if kind == "clip-bpe":
+        return ClipBPETokenizer.from_dict(data)
+    raise ValueError(f"unknown tokenizer type {kind!r}")
+
+
+def save_tokenizer(tokenizer: Tokenizer, path: Path) -> None:
+    path.write_text(json.dumps(tokenizer.to_dict(), ensure_ascii=False))
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    return tokenizer_from_dict(json.loads(Path(path).read_text()))
