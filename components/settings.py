@@ -114,6 +114,7 @@ class TrainConfig(_Frozen):
     weight_decay: float = Field(ge=0)
     warmup_steps: int = Field(ge=0)
     grad_clip_norm: float = Field(gt=0)
+    loss: Literal["clip", "siglip"] = "clip"  # softmax contrastive (CLIP) or sigmoid (SigLIP)
     # split each worker's batch into this many pieces (memory), keeping the full contrastive batch
     accum_micro_batches: int = Field(default=1, ge=1)
     image_size: int = Field(gt=0)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from components.model.config import CLIPConfig, TextConfig, VisionConfig
+from components.model.resnet import ModifiedResNet
 
 # The paper's initial temperature: logit_scale = ln(1 / 0.07); clamped to ln(100) during training.
 INIT_LOGIT_SCALE = math.log(1 / 0.07)
@@ -142,7 +143,14 @@ class CLIP(nn.Module):
         self.config = cfg
         text: TextConfig = cfg.text_cfg
         self.context_length = text.context_length
-        self.visual = VisionTransformer(cfg.vision_cfg, cfg.embed_dim, cfg.quick_gelu)
+        vision = cfg.vision_cfg
+        if vision.is_resnet:
+            heads = vision.heads or vision.width * 32 // 64
+            self.visual = ModifiedResNet(
+                list(vision.layers), cfg.embed_dim, heads, vision.image_size, vision.width
+            )
+        else:
+            self.visual = VisionTransformer(vision, cfg.embed_dim, cfg.quick_gelu)
         self.transformer = Transformer(
             text.width, text.layers, text.heads, text.mlp_ratio, cfg.quick_gelu
         )
@@ -150,14 +158,21 @@ class CLIP(nn.Module):
         self.positional_embedding = nn.Parameter(torch.empty(text.context_length, text.width))
         self.ln_final = LayerNorm(text.width)
         self.text_projection = nn.Parameter(torch.empty(text.width, cfg.embed_dim))
-        self.logit_scale = nn.Parameter(torch.tensor(INIT_LOGIT_SCALE))
+        scale = INIT_LOGIT_SCALE if cfg.init_logit_scale is None else cfg.init_logit_scale
+        self.logit_scale = nn.Parameter(torch.tensor(scale))
+        self.logit_bias = None  # only the sigmoid loss has one: OpenAI's state dict stays as is
+        if cfg.init_logit_bias is not None:
+            self.logit_bias = nn.Parameter(torch.tensor(cfg.init_logit_bias))
         self.initialize_parameters()
 
     def initialize_parameters(self) -> None:
         """The paper's initialisation (as in OpenAI's clip/model.py)."""
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.positional_embedding, std=0.01)
-        for tower in (self.transformer, self.visual.transformer):
+        towers = [self.transformer]
+        if isinstance(self.visual, VisionTransformer):  # the ResNet initialises itself
+            towers.append(self.visual.transformer)
+        for tower in towers:
             width, layers = tower.width, tower.layers
             proj_std = (width**-0.5) * ((2 * layers) ** -0.5)
             attn_std, fc_std = width**-0.5, (2 * width) ** -0.5

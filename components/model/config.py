@@ -5,19 +5,34 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
 class VisionConfig(BaseModel):
+    """A ViT when `layers` is a number (needs patch_size, heads); a ModifiedResNet when it is
+    the four stage depths, e.g. [3, 4, 6, 3] for RN50 (heads default to width * 32 // 64)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     image_size: int = Field(gt=0)
-    layers: int = Field(gt=0)
+    layers: int | tuple[int, int, int, int]
     width: int = Field(gt=0)
-    heads: int = Field(gt=0)
-    patch_size: int = Field(gt=0)
+    heads: int | None = Field(default=None, gt=0)
+    patch_size: int | None = Field(default=None, gt=0)
     mlp_ratio: float = 4.0
+
+    @property
+    def is_resnet(self) -> bool:
+        return isinstance(self.layers, tuple)
+
+    @model_validator(mode="after")
+    def _tower_fields(self) -> VisionConfig:
+        if not self.is_resnet and (self.patch_size is None or self.heads is None):
+            raise ValueError("a ViT vision_cfg needs patch_size and heads")
+        if self.is_resnet and self.image_size % 32:
+            raise ValueError(f"a ResNet needs image_size divisible by 32, not {self.image_size}")
+        return self
 
 
 class TextConfig(BaseModel):
@@ -34,6 +49,9 @@ class CLIPConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     embed_dim: int = Field(gt=0)
     quick_gelu: bool = False
+    # None: CLIP's ln(1/0.07) and no bias. A bias (SigLIP) adds the `logit_bias` parameter.
+    init_logit_scale: float | None = None
+    init_logit_bias: float | None = None
     vision_cfg: VisionConfig
     text_cfg: TextConfig
 

@@ -67,7 +67,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     from components.settings import TrainConfig
     from components.training.accumulation import accumulate_gradients
     from components.training.checkpoint import load_checkpoint, save_checkpoint
-    from components.training.loss import clip_loss
+    from components.training.loss import contrastive_loss
     from components.training.optim import cosine_with_warmup, make_optimizer
     from components.training.progress import StepLogger
 
@@ -95,6 +95,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if checkpoint:
         with checkpoint.as_directory() as ckpt_dir:
             start_step, history = load_checkpoint(Path(ckpt_dir), model, optimizer, scheduler)
+    loss_fn = contrastive_loss(cfg.loss, model)
     ddp_model = ray.train.torch.prepare_model(model)
     device = ray.train.torch.get_device()
     raw_model = model  # the unwrapped module: its state_dict keeps the OpenAI key names
@@ -112,10 +113,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if cfg.accum_micro_batches > 1:
             no_sync = getattr(ddp_model, "no_sync", None)  # DDP: one all-reduce per step
             loss = accumulate_gradients(
-                ddp_model, clip_loss, images, tokens, cfg.accum_micro_batches, no_sync
+                ddp_model, loss_fn, images, tokens, cfg.accum_micro_batches, no_sync
             )
         else:
-            loss = clip_loss(*ddp_model(images, tokens))
+            loss = loss_fn(*ddp_model(images, tokens))
             loss.backward()
         torch.nn.utils.clip_grad_norm_(ddp_model.parameters(), cfg.grad_clip_norm)
         optimizer.step()

@@ -48,3 +48,16 @@ def clip_loss(
     return (
         F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)
     ) / 2
+
+
+def contrastive_loss(kind: str, model: torch.nn.Module):
+    """The loss function (image features, text features, logit scale) -> loss for `kind`."""
+    if kind == "clip":
+        return clip_loss
+    if kind == "siglip":
+        from components.training.siglip_loss import siglip_loss
+
+        if model.logit_bias is None:
+            raise ValueError("the siglip loss needs a model with a logit_bias (init_logit_bias)")
+        return lambda images, texts, scale: siglip_loss(images, texts, scale, model.logit_bias)
+    raise ValueError(f"unknown loss {kind!r} (known: clip, siglip)")

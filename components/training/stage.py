@@ -42,6 +42,21 @@ def _write_history(history: list[dict], path: Path) -> None:
         writer.writerows(history)
 
 
+def model_config(settings: Settings):  # -> CLIPConfig
+    """The named architecture, with SigLIP's temperature and bias when that loss is chosen."""
+    from components.model.config import load_config
+    from components.training.siglip_loss import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE
+
+    cfg = load_config(settings.model.name)
+    if settings.train.loss == "siglip" and cfg.init_logit_bias is None:
+        update = {
+            "init_logit_scale": SIGLIP_INIT_LOGIT_SCALE,
+            "init_logit_bias": SIGLIP_INIT_LOGIT_BIAS,
+        }
+        cfg = cfg.model_copy(update=update)
+    return cfg
+
+
 def train(settings: Settings) -> TrainOutputs:
     import mlflow
     from safetensors.torch import load_file
@@ -58,7 +73,7 @@ def train(settings: Settings) -> TrainOutputs:
     out = settings.paths.artifacts
     exclude = load_quarantined_ids(out / "validation")
     tokenizer = _train_tokenizer(settings, exclude)
-    model = create_model(settings.model.name)
+    model = create_model(model_config(settings))
 
     configure_mlflow(settings)
     with mlflow.start_run(run_name=f"retrain-{settings.profile}") as run:

@@ -9,7 +9,12 @@ from components.model.config import available_configs, load_config
 
 @pytest.mark.parametrize(
     ("name", "params"),
-    [("ViT-B-32", 151_277_313), ("ViT-B-16", 149_620_737)],  # published counts (open_clip)
+    [  # published counts (OpenAI CLIP / open_clip)
+        ("ViT-B-32", 151_277_313),
+        ("ViT-B-16", 149_620_737),
+        ("RN50", 102_007_137),
+        ("RN101", 119_688_033),
+    ],
 )
 def test_parameter_counts_equal_the_published_ones(name, params):
     with torch.device("meta"):  # no memory, no init time
