@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 def seeded_order(items: Sequence[T], seed: int, source: str) -> list[T]:
@@ -45,3 +46,12 @@ def cap_per_class(
         indices = by_class[name]
         kept |= set(seeded_order(indices, seed, f"{source}:{name}")[:cap])
     return [item for index, item in enumerate(items) if index in kept]
+
+
+def first_usable(
+    candidates: Sequence[T], parse: Callable[[T], U | None], seed: int, source: str, cap: int
+) -> list[U]:
+    """Parse `candidates` in a seeded order, skipping the unusable (None), until `cap` (0 = all)
+    are found: only as many files are read as it takes."""
+    parsed = (parse(c) for c in seeded_order(candidates, seed, source))
+    return take((item for item in parsed if item is not None), cap)

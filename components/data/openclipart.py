@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
-from components.data.debian_select import seeded_order, take
+from components.data.debian_select import first_usable
 from components.data.records import SourceImage, unique_in_order
 from components.settings import DataConfig
 
@@ -82,11 +81,10 @@ def load_openclipart(root: Path, cfg: DataConfig) -> list[SourceImage]:
     """Up to debian_max_images_per_source titled SVGs, a seeded choice (only the chosen ones
     are parsed: reading all 8,000 records takes a while)."""
     base = root / SVG_DIR
-
-    def usable() -> Iterator[SourceImage]:
-        for path in seeded_order(_candidates(base), cfg.seed, SOURCE):
-            image = _image(base, path)
-            if image is not None:
-                yield image
-
-    return take(usable(), cfg.debian_max_images_per_source)
+    return first_usable(
+        _candidates(base),
+        lambda path: _image(base, path),
+        cfg.seed,
+        SOURCE,
+        cfg.debian_max_images_per_source,
+    )

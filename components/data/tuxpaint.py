@@ -7,10 +7,9 @@ English caption ("An emperor tamarin."); the other lines are translations.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
-from components.data.debian_select import seeded_order, take
+from components.data.debian_select import first_usable
 from components.data.records import SourceImage, unique_in_order
 from components.settings import DataConfig
 
@@ -52,11 +51,10 @@ def _image(base: Path, stem: Path) -> SourceImage | None:
 def load_tuxpaint(root: Path, cfg: DataConfig) -> list[SourceImage]:
     """Up to debian_max_images_per_source captioned stamps, a seeded choice."""
     base = root / STAMPS
-
-    def usable() -> Iterator[SourceImage]:
-        for stem in seeded_order(_stamps(base), cfg.seed, SOURCE):
-            image = _image(base, stem)
-            if image is not None:
-                yield image
-
-    return take(usable(), cfg.debian_max_images_per_source)
+    return first_usable(
+        _stamps(base),
+        lambda stem: _image(base, stem),
+        cfg.seed,
+        SOURCE,
+        cfg.debian_max_images_per_source,
+    )

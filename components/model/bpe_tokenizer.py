@@ -14,7 +14,7 @@ from pathlib import Path
 
 import regex
 
-from components.model.tokenizer import PAD, clean_text
+from components.model.tokenizer import FramedTokenizer, clean_text
 
 # Contractions, letter runs, single digits, runs of other non-space characters.
 _WORDS = regex.compile(
@@ -40,7 +40,7 @@ def byte_to_char() -> dict[int, str]:
     return mapping
 
 
-class ClipBPETokenizer:
+class ClipBPETokenizer(FramedTokenizer):
     def __init__(self, merges: list[tuple[str, str]], context_length: int = 77) -> None:
         symbols = list(byte_to_char().values())
         vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
@@ -88,18 +88,6 @@ class ClipBPETokenizer:
             chars = "".join(table[b] for b in word.encode("utf-8"))
             ids += [self.encoder[piece] for piece in self._bpe(chars)]
         return ids
-
-    def encode(self, text: str) -> list[int]:
-        """One row of context_length ids: start, the text (truncated), end, padding."""
-        ids = self.encode_ids(text)[: self.context_length - 2]
-        row = [self.sot, *ids, self.eot]
-        return row + [PAD] * (self.context_length - len(row))
-
-    def __call__(self, texts: str | list[str]):  # -> torch.LongTensor [B, context_length]
-        import torch
-
-        texts = [texts] if isinstance(texts, str) else texts
-        return torch.tensor([self.encode(t) for t in texts], dtype=torch.long)
 
     def to_dict(self) -> dict:
         return {

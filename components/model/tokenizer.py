@@ -30,7 +30,30 @@ def split_words(text: str) -> list[str]:
     return _WORDS.findall(clean_text(text))
 
 
-class WordTokenizer:
+class FramedTokenizer:
+    """Rows as CLIP builds them: [start, ids..., end, 0...] of context_length, truncated so the
+    end token survives. Subclasses supply encode_ids and set sot, eot, context_length."""
+
+    sot: int
+    eot: int
+    context_length: int
+
+    def encode_ids(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def encode(self, text: str) -> list[int]:
+        ids = self.encode_ids(text)[: self.context_length - 2]  # room for start and end
+        row = [self.sot, *ids, self.eot]
+        return row + [PAD] * (self.context_length - len(row))
+
+    def __call__(self, texts: str | list[str]):  # -> torch.LongTensor [B, context_length]
+        import torch
+
+        texts = [texts] if isinstance(texts, str) else texts
+        return torch.tensor([self.encode(t) for t in texts], dtype=torch.long)
+
+
+class WordTokenizer(FramedTokenizer):
     def __init__(self, words: list[str], vocab_size: int, context_length: int) -> None:
         if len(words) + 4 > vocab_size:
             raise ValueError(f"{len(words)} words do not fit a vocabulary of {vocab_size}")
@@ -47,17 +70,8 @@ class WordTokenizer:
         ranked = sorted(counts, key=lambda w: (-counts[w], w))
         return cls(ranked[: vocab_size - 4], vocab_size, context_length)
 
-    def encode(self, text: str) -> list[int]:
-        ids = [self._ids.get(w, UNK) for w in split_words(text)]
-        ids = ids[: self.context_length - 2]  # room for start and end: the end token survives
-        row = [self.sot, *ids, self.eot]
-        return row + [PAD] * (self.context_length - len(row))
-
-    def __call__(self, texts: str | list[str]):  # -> torch.LongTensor [B, L]
-        import torch
-
-        texts = [texts] if isinstance(texts, str) else texts
-        return torch.tensor([self.encode(t) for t in texts], dtype=torch.long)
+    def encode_ids(self, text: str) -> list[int]:
+        return [self._ids.get(w, UNK) for w in split_words(text)]
 
     def to_dict(self) -> dict:
         return {
