@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from components.errors import UserError
 
@@ -99,9 +106,11 @@ class ValidateConfig(_Frozen):
 
 class ModelConfig(_Frozen):
     name: str
-    # "word": learned from the training captions (fast on small data); "clip-bpe": CLIP's 49,408
-    # token BPE (needs a config with vocab_size 49408, e.g. ViT-B-32)
-    tokenizer: Literal["word", "clip-bpe"] = "word"
+    # "word" or "bpe": learned from the training captions, vocab_size of the model config (fast
+    # on small data); "clip-bpe": CLIP's 49,408-token BPE (a config with vocab_size 49408)
+    tokenizer: Literal["word", "bpe", "clip-bpe"] = "word"
+    # start from trained weights: a model.safetensors or an OpenAI-style state dict (.pt)
+    init_from: Path | None = None
 
 
 class TrainConfig(_Frozen):
@@ -115,6 +124,9 @@ class TrainConfig(_Frozen):
     warmup_steps: int = Field(ge=0)
     grad_clip_norm: float = Field(gt=0)
     loss: Literal["clip", "siglip"] = "clip"  # softmax contrastive (CLIP) or sigmoid (SigLIP)
+    # LiT: freeze a (pretrained, see model.init_from) tower and train the other
+    lock_image_tower: bool = False
+    lock_text_tower: bool = False
     # split each worker's batch into this many pieces (memory), keeping the full contrastive batch
     accum_micro_batches: int = Field(default=1, ge=1)
     image_size: int = Field(gt=0)
@@ -130,6 +142,8 @@ class TrainConfig(_Frozen):
                 f"global_batch_size {self.global_batch_size} does not split over "
                 f"{self.num_workers} workers"
             )
+        if self.lock_image_tower and self.lock_text_tower:
+            raise ValueError("lock_image_tower and lock_text_tower together leave nothing to train")
         if per_worker < self.accum_micro_batches:
             raise ValueError(
                 f"{per_worker} samples per worker cannot make "
@@ -139,7 +153,17 @@ class TrainConfig(_Frozen):
 
 
 class EvaluateConfig(_Frozen):
-    templates: list[str] = Field(min_length=1)
+    # a named set from components/evaluation/templates.json ("emoji", "imagenet": the paper's 80)
+    # or a list; either way a list of templates once loaded
+    templates: list[str] | str
+
+    @field_validator("templates", mode="after")
+    @classmethod
+    def _resolve_templates(cls, value: list[str] | str) -> list[str]:
+        from components.evaluation.templates import resolve_templates
+
+        return resolve_templates(value)
+
     batch_size: int = Field(gt=0)
     gate_metric: str
 

@@ -1,5 +1,6 @@
-"""Choose, build, save and load a tokenizer: the word tokenizer trained on the captions, or
-CLIP's original BPE. Both share one interface (encode, __call__, to_dict, sot, eot, vocab_size)."""
+"""Choose, build, save and load a tokenizer: a word tokenizer or a byte-level BPE learned from
+the captions, or CLIP's original BPE. All share one interface (encode, __call__, to_dict, sot,
+eot, vocab_size)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,20 @@ from components.model.bpe_tokenizer import ClipBPETokenizer
 from components.model.config import TextConfig
 from components.model.tokenizer import WordTokenizer
 
-TokenizerKind = Literal["word", "clip-bpe"]
+TokenizerKind = Literal["word", "bpe", "clip-bpe"]
 Tokenizer = WordTokenizer | ClipBPETokenizer
 
 
 def build_tokenizer(
     kind: TokenizerKind, captions: Iterable[str], text_cfg: TextConfig
 ) -> Tokenizer:
-    """The word tokenizer learns its words from `captions`; CLIP's BPE is fixed."""
+    """The word tokenizer and the BPE learn from `captions`; CLIP's own BPE is fixed."""
     if kind == "word":
         return WordTokenizer.train(captions, text_cfg.vocab_size, text_cfg.context_length)
+    if kind == "bpe":
+        from components.model.bpe_trainer import train_bpe
+
+        return train_bpe(captions, text_cfg.vocab_size, text_cfg.context_length)
     from components.model.clip_vocab import clip_vocab_path
 
     tokenizer = ClipBPETokenizer.from_vocab_file(clip_vocab_path(), text_cfg.context_length)

@@ -62,11 +62,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     from components.model.clip import create_model
     from components.model.config import CLIPConfig
+    from components.model.init_weights import load_initial_weights
     from components.model.preprocess import normalize
     from components.model.tokenizers import tokenizer_from_dict
     from components.settings import TrainConfig
     from components.training.accumulation import accumulate_gradients
     from components.training.checkpoint import load_checkpoint, save_checkpoint
+    from components.training.locking import lock_towers
     from components.training.loss import contrastive_loss
     from components.training.optim import cosine_with_warmup, make_optimizer
     from components.training.progress import StepLogger
@@ -86,6 +88,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     total_steps = cfg.epochs * steps_per_epoch
 
     model = create_model(CLIPConfig.model_validate(config["model_config"]))
+    if config.get("init_from"):
+        load_initial_weights(model, config["init_from"])
+    lock_towers(model, cfg.lock_image_tower, cfg.lock_text_tower)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: cosine_with_warmup(s, cfg.warmup_steps, total_steps)

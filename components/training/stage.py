@@ -74,6 +74,10 @@ def train(settings: Settings) -> TrainOutputs:
     exclude = load_quarantined_ids(out / "validation")
     tokenizer = _train_tokenizer(settings, exclude)
     model = create_model(model_config(settings))
+    if settings.model.init_from:  # fail here, before any worker starts, if it does not fit
+        from components.model.init_weights import load_initial_weights
+
+        load_initial_weights(model, settings.model.init_from)
 
     configure_mlflow(settings)
     with mlflow.start_run(run_name=f"retrain-{settings.profile}") as run:
@@ -87,6 +91,7 @@ def train(settings: Settings) -> TrainOutputs:
             "tokenizer": tokenizer.to_dict(),
             "data_dir": str(settings.paths.data),
             "exclude_ids": sorted(exclude),
+            "init_from": str(settings.model.init_from) if settings.model.init_from else None,
             "mlflow_run_id": run_id,
             "tracking_uri": settings.tracking_uri,
         }

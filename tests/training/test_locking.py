@@ -1,0 +1,62 @@
+"""LiT: a locked tower keeps its weights; initial weights load strictly or fail clearly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from components.model.clip import create_model
+from components.model.init_weights import InitWeightsError, load_initial_weights
+from components.settings import ConfigError, load_settings
+from components.training.locking import lock_towers
+from components.training.loss import clip_loss
+from components.training.optim import make_optimizer
+
+
+def _step(model) -> None:
+    optimizer = make_optimizer(model, 1e-2, 0.1)
+    tokens = torch.randint(1, 4094, (8, 32))
+    tokens[:, 6] = 4095
+    clip_loss(*model(torch.randn(8, 3, 32, 32), tokens)).backward()
+    optimizer.step()
+
+
+@pytest.mark.parametrize(("image", "text"), [(True, False), (False, True)])
+def test_a_locked_tower_does_not_move(image, text):
+    torch.manual_seed(0)
+    model = create_model("clip-tiny")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    frozen = set(lock_towers(model, image=image, text=text))
+    _step(model)
+    for name, param in model.named_parameters():
+        moved = not torch.equal(param, before[name])
+        assert moved != (name in frozen), name
+    prefix = "visual." if image else "transformer."
+    assert any(n.startswith(prefix) for n in frozen)
+    assert "logit_scale" not in frozen
+
+
+def test_locking_both_towers_is_refused():
+    with pytest.raises(ConfigError, match="nothing to train"):
+        load_settings(
+            "tiny", overrides={"train": {"lock_image_tower": True, "lock_text_tower": True}}
+        )
+
+
+def test_initial_weights_load_strictly_from_state_dict_or_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    trained = create_model("clip-tiny")
+    state = trained.state_dict()
+    torch.save({**state, "input_resolution": torch.tensor(32)}, tmp_path / "openai_style.pt")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "model.safetensors"))
+    for name in ("openai_style.pt", "model.safetensors"):
+        fresh = create_model("clip-tiny")
+        load_initial_weights(fresh, tmp_path / name)
+        assert all(torch.equal(fresh.state_dict()[k], v) for k, v in state.items())
+
+    with pytest.raises(InitWeightsError, match="does not exist"):
+        load_initial_weights(create_model("clip-tiny"), tmp_path / "missing.pt")
+    with pytest.raises(InitWeightsError, match="does not fit"):
+        load_initial_weights(create_model("clip-small"), tmp_path / "model.safetensors")
