@@ -108,7 +108,7 @@ class ModelConfig(_Frozen):
     name: str
     # "word" or "bpe": learned from the training captions, vocab_size of the model config (fast
     # on small data); "clip-bpe": CLIP's 49,408-token BPE (a config with vocab_size 49408)
-    tokenizer: Literal["word", "bpe", "clip-bpe"] = "word"
+    tokenizer: Literal["word", "bpe", "clip-bpe", "wordpiece"] = "word"
     # start from trained weights: a model.safetensors or an OpenAI-style state dict (.pt)
     init_from: Path | None = None
 

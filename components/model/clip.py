@@ -151,13 +151,19 @@ class CLIP(nn.Module):
             )
         else:
             self.visual = VisionTransformer(vision, cfg.embed_dim, cfg.quick_gelu)
-        self.transformer = Transformer(
-            text.width, text.layers, text.heads, text.mlp_ratio, cfg.quick_gelu
-        )
-        self.token_embedding = nn.Embedding(text.vocab_size, text.width)
-        self.positional_embedding = nn.Parameter(torch.empty(text.context_length, text.width))
-        self.ln_final = LayerNorm(text.width)
-        self.text_projection = nn.Parameter(torch.empty(text.width, cfg.embed_dim))
+        self.text = None  # the pretrained MiniLM tower (LiT), in place of CLIP's text modules
+        if text.tower == "minilm":
+            from components.model.minilm import MiniLMTextTower
+
+            self.text = MiniLMTextTower(cfg.embed_dim)
+        else:
+            self.transformer = Transformer(
+                text.width, text.layers, text.heads, text.mlp_ratio, cfg.quick_gelu
+            )
+            self.token_embedding = nn.Embedding(text.vocab_size, text.width)
+            self.positional_embedding = nn.Parameter(torch.empty(text.context_length, text.width))
+            self.ln_final = LayerNorm(text.width)
+            self.text_projection = nn.Parameter(torch.empty(text.width, cfg.embed_dim))
         scale = INIT_LOGIT_SCALE if cfg.init_logit_scale is None else cfg.init_logit_scale
         self.logit_scale = nn.Parameter(torch.tensor(scale))
         self.logit_bias = None  # only the sigmoid loss has one: OpenAI's state dict stays as is
@@ -167,9 +173,12 @@ class CLIP(nn.Module):
 
     def initialize_parameters(self) -> None:
         """The paper's initialisation (as in OpenAI's clip/model.py)."""
-        nn.init.normal_(self.token_embedding.weight, std=0.02)
-        nn.init.normal_(self.positional_embedding, std=0.01)
-        towers = [self.transformer]
+        towers = []
+        if self.text is None:  # a MiniLM tower brings its own (pretrained) weights
+            nn.init.normal_(self.token_embedding.weight, std=0.02)
+            nn.init.normal_(self.positional_embedding, std=0.01)
+            nn.init.normal_(self.text_projection, std=self.transformer.width**-0.5)
+            towers.append(self.transformer)
         if isinstance(self.visual, VisionTransformer):  # the ResNet initialises itself
             towers.append(self.visual.transformer)
         for tower in towers:
@@ -181,12 +190,13 @@ class CLIP(nn.Module):
                 nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
                 nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
                 nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
-        nn.init.normal_(self.text_projection, std=self.transformer.width**-0.5)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         return self.visual(images)  # [B, 3, S, S] -> [B, E]
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.text is not None:
+            return self.text(tokens)  # [B, L] -> [B, E], mean-pooled over real tokens
         x = self.token_embedding(tokens) + self.positional_embedding  # [B, L, D]
         x = self.ln_final(self.transformer(x, causal=True))  # [B, L, D]
         # The feature at the end-of-text token. OpenAI's vocab puts EOT at the highest id, so
@@ -212,4 +222,9 @@ def create_model(cfg: CLIPConfig | str) -> CLIP:
     """A freshly initialised CLIP from a config object, a config name or a JSON path."""
     from components.model.config import load_config
 
-    return CLIP(cfg if isinstance(cfg, CLIPConfig) else load_config(cfg))
+    model = CLIP(cfg if isinstance(cfg, CLIPConfig) else load_config(cfg))
+    if model.text is not None:  # LiT: the packaged MiniLM's weights, locked if asked
+        model.text.load_pretrained()
+        if model.config.text_cfg.locked:
+            model.text.freeze_encoder()
+    return model

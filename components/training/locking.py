@@ -15,6 +15,7 @@ TEXT_TOWER = (
     "transformer.",
     "ln_final.",
     "text_projection",
+    "text.",  # the MiniLM tower
 )
 
 

@@ -48,6 +48,14 @@ def model_config(settings: Settings):  # -> CLIPConfig
     from components.training.siglip_loss import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE
 
     cfg = load_config(settings.model.name)
+    if (cfg.text_cfg.tower == "minilm") != (settings.model.tokenizer == "wordpiece"):
+        from components.settings import ConfigError
+
+        raise ConfigError(
+            f"model {settings.model.name} ({cfg.text_cfg.tower} text tower) and tokenizer "
+            f"{settings.model.tokenizer!r} do not match: a minilm tower takes 'wordpiece', "
+            "the others do not"
+        )
     if settings.train.loss == "siglip" and cfg.init_logit_bias is None:
         update = {
             "init_logit_scale": SIGLIP_INIT_LOGIT_SCALE,

@@ -60,3 +60,27 @@ def test_initial_weights_load_strictly_from_state_dict_or_safetensors(tmp_path):
         load_initial_weights(create_model("clip-tiny"), tmp_path / "missing.pt")
     with pytest.raises(InitWeightsError, match="does not fit"):
         load_initial_weights(create_model("clip-small"), tmp_path / "model.safetensors")
+
+
+def test_minilm_tower_is_pretrained_locked_and_needs_its_tokenizer():
+    from components.model.tokenizers import build_tokenizer
+    from components.training.stage import model_config
+
+    torch.manual_seed(0)
+    model = create_model("clip-tiny-minilm")
+    trainable_text = [
+        n for n, p in model.named_parameters() if p.requires_grad and n.startswith("text.")
+    ]
+    assert trainable_text == ["text.proj.weight"]
+    tokenizer = build_tokenizer("wordpiece", [], model.config.text_cfg)
+    with torch.no_grad():
+        dog, puppy, market = model.text.sentence_embedding(
+            tokenizer(["a photo of a dog", "a picture of a puppy", "the stock market fell"])
+        )
+    cosine = torch.nn.functional.cosine_similarity
+    assert cosine(dog, puppy, dim=0) > cosine(dog, market, dim=0) + 0.5  # pretrained, not random
+
+    settings = load_settings("lit", overrides={"model": {"tokenizer": "word"}})
+    with pytest.raises(ConfigError, match="wordpiece"):
+        model_config(settings)
+    assert model_config(load_settings("lit")).text_cfg.tower == "minilm"
