@@ -32,6 +32,7 @@ from components.data.render import Rendered, render_all
 from components.data.twemoji import load_twemoji
 from components.data.user_sources import load_user_sources
 from components.data.webdataset import write_shard
+from components.hashing import sha256_file
 from components.settings import DataConfig
 
 __all__ = ["PlannedSample", "build_corpus", "plan_samples"]
@@ -53,14 +54,6 @@ OPTIONAL_KEYS = ("extra_train_packages", "user_sources", "debian_sources")
 DEBIAN_ONLY_KEYS = ("debian_max_images_per_source", "label_set_max_per_class")
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _load(spec: str, sources_dir: Path, include_skin_tones: bool) -> tuple[list[SourceImage], dict]:
     name, version = parse_spec(spec)
     loader = LOADERS.get(name)
@@ -73,7 +66,7 @@ def _load(spec: str, sources_dir: Path, include_skin_tones: bool) -> tuple[list[
         "spec": spec,
         "name": name,
         "version": version,
-        "tarball_sha256": _sha256_file(tarball) if tarball.is_file() else None,
+        "tarball_sha256": sha256_file(tarball) if tarball.is_file() else None,
         "images_available": len(images),
     }
     return images, provenance

