@@ -66,7 +66,3 @@ def make_card(
 def write_card(card: dict[str, Any], path: Path) -> None:
     text = json.dumps(card, sort_keys=True, indent=2, ensure_ascii=False)
     path.write_text(text + "\n", encoding="utf-8")
-
-
-def read_card(data_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(data_dir) / CARD).read_text(encoding="utf-8"))

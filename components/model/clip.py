@@ -18,21 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from components.model.config import CLIPConfig, TextConfig, VisionConfig
+from components.model.layers import LayerNorm
 from components.model.resnet import ModifiedResNet
 
 # The paper's initial temperature: logit_scale = ln(1 / 0.07); clamped to ln(100) during training.
 INIT_LOGIT_SCALE = math.log(1 / 0.07)
 MAX_LOGIT_SCALE = math.log(100.0)
-
-
-class LayerNorm(nn.LayerNorm):
-    """LayerNorm computed in fp32, cast back: stable under bf16/fp16 autocast."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.layer_norm(
-            x.float(), self.normalized_shape, self.weight.float(), self.bias.float(), self.eps
-        )
-        return out.to(x.dtype)
 
 
 class QuickGELU(nn.Module):

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from components.model.layers import LayerNorm
 from components.model.wordpiece import package_model_dir
 
 
@@ -83,16 +84,6 @@ def hf_to_local(key: str) -> str | None:
         if n:
             return local
     return None
-
-
-class LayerNorm(nn.LayerNorm):
-    """LayerNorm in fp32, cast back (as clip.LayerNorm): eps 1e-12 is lost in bf16."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.layer_norm(
-            x.float(), self.normalized_shape, self.weight.float(), self.bias.float(), self.eps
-        )
-        return out.to(x.dtype)
 
 
 class BertSelfAttention(nn.Module):
