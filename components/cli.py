@@ -31,14 +31,21 @@ def main(
     workdir: Path = typer.Option(
         None, "--workdir", help="where data/, artifacts/ and mlruns/ live"
     ),
+    set_: list[str] = typer.Option(
+        [], "--set", "-s", help="override a parameter, e.g. --set train.epochs=3 (repeatable)"
+    ),
 ) -> None:
-    _state.update(profile=profile, workdir=workdir)
+    _state.update(profile=profile, workdir=workdir, overrides=set_)
 
 
 def _settings():
-    from components.settings import apply_quiet_env, load_settings
+    from components.settings import apply_quiet_env, load_settings, parse_overrides
 
-    settings = load_settings(_state.get("profile"), workdir=_state.get("workdir"))
+    overrides = parse_overrides(_state.get("overrides") or [])
+    _state["parsed_overrides"] = overrides
+    settings = load_settings(
+        _state.get("profile"), workdir=_state.get("workdir"), overrides=overrides
+    )
     os.environ.setdefault("PREFECT_HOME", str(settings.paths.workdir / ".prefect"))
     apply_quiet_env()
     return settings
@@ -90,11 +97,18 @@ def validate() -> None:
 
 @app.command()
 @friendly
-def train() -> None:
+def train(
+    run_name: str = typer.Option(
+        None,
+        "--run-name",
+        help="name the run; if its storage folder already holds it, continue from its last "
+        "checkpoint in the same MLflow run",
+    ),
+) -> None:
     """Train CLIP with Ray Train (workers from params.yaml); logs to MLflow."""
     from components.training.stage import train as train_stage
 
-    out = train_stage(_settings())
+    out = train_stage(_settings(), run_name=run_name)
     typer.echo(
         f"model: {out.model_dir}  run: {out.run_id}  steps: {out.steps}  loss: {out.final_loss:.4f}"
     )
@@ -153,12 +167,21 @@ def promote(version: str = typer.Argument(..., help="the model version to consid
 
 @app.command()
 @friendly
-def run() -> None:
+def run(
+    run_name: str = typer.Option(
+        None, "--run-name", help="the training run's name (an existing one is continued)"
+    ),
+) -> None:
     """The whole pipeline as the Prefect flow `retrain`."""
     settings = _settings()
     from flows.retrain import retrain
 
-    summary = retrain(settings.profile, str(settings.paths.workdir))
+    summary = retrain(
+        settings.profile,
+        str(settings.paths.workdir),
+        overrides=_state["parsed_overrides"] or None,
+        train_run_name=run_name,
+    )
     from components.report import print_run_summary
 
     print_run_summary(summary)

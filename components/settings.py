@@ -133,6 +133,22 @@ class TrainConfig(_Frozen):
     seed: int
     checkpoint_every_steps: int = Field(ge=1)
     max_failures: int = Field(ge=0)
+    # Ray ScalingConfig: GPUs per worker when use_gpu, extra custom resources (e.g. a node
+    # label resource), and how the workers' bundles are placed (STRICT_SPREAD: one per node)
+    gpus_per_worker: float = Field(default=1.0, gt=0)
+    resources_per_worker: dict[str, float] = Field(default_factory=dict)
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    # where Ray keeps the run's checkpoints: null = artifacts/ray, a folder, or s3://bucket/prefix
+    # (endpoint and keys from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and AWS_ACCESS_KEY_ID ...)
+    storage_path: str | None = None
+    # auto = bf16 autocast on GPU, fp32 on CPU; bf16 on CPU is allowed (slower on most CPUs)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    channels_last: bool = False  # NHWC images and conv weights (faster convolutions on GPU)
+    compile: bool = False  # torch.compile the model (a one-off compile time per start)
+    # deterministic kernels (torch.use_deterministic_algorithms) on top of the seeded data order:
+    # a resumed run ends with the weights of an uninterrupted one
+    deterministic: bool = False
+    system_metrics_interval_s: float = Field(default=10.0, gt=0)  # MLflow system/ metrics
 
     @model_validator(mode="after")
     def _batch_splits_evenly(self) -> TrainConfig:
@@ -277,7 +293,30 @@ def load_settings(
         raise ConfigError(f"invalid parameters (profile {chosen!r}): {problems}") from err
 
 
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """["train.epochs=3", "train.precision=bf16"] -> {"train": {"epochs": 3, ...}} (YAML values)."""
+    merged: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=3")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({err})") from err
+        for part in reversed(parts):
+            value = {part: value}
+        merged = _deep_merge(merged, value)
+    return merged
+
+
 def apply_quiet_env() -> None:
     """Set the variables that keep Ray, Prefect, MLflow, DVC and GX local and quiet."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
+    if not os.environ.get("RAY_ADDRESS"):
+        # The embedded Ray is one machine: with this 0, Ray (read at its import) binds every
+        # process to 127.0.0.1, as it does on macOS, instead of the machine's interfaces.
+        # Not set when joining a cluster, whose nodes must reach each other.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")

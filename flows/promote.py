@@ -6,6 +6,7 @@ Runnable alone: `python -m flows.promote <version> [--profile tiny]`.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -16,8 +17,13 @@ from components.settings import load_settings
 
 
 @flow(name="promote", log_prints=True)
-def promote(version: str, profile: str | None = None, workdir: str | None = None) -> Decision:
-    settings = load_settings(profile, workdir=workdir)
+def promote(
+    version: str,
+    profile: str | None = None,
+    workdir: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Decision:
+    settings = load_settings(profile, workdir=workdir, overrides=overrides)
     decision = promote_version(settings, version)
     verdict = "promoted to" if decision.promote else "not promoted to"
     get_run_logger().info(

@@ -52,10 +52,10 @@ def validate(settings: Settings) -> dict[str, Any]:
 
 
 @stage(name="train")
-def train(settings: Settings) -> dict[str, Any]:
+def train(settings: Settings, run_name: str | None = None) -> dict[str, Any]:
     from components.training.stage import train as train_stage
 
-    return {k: str(v) for k, v in asdict(train_stage(settings)).items()}
+    return {k: str(v) for k, v in asdict(train_stage(settings, run_name)).items()}
 
 
 @stage(name="evaluate")
@@ -84,17 +84,27 @@ def register(settings: Settings) -> dict[str, Any]:
 
 
 @flow(name="retrain", log_prints=True)
-def retrain(profile: str | None = None, workdir: str | None = None) -> dict[str, Any]:
-    settings = load_settings(profile, workdir=workdir)
+def retrain(
+    profile: str | None = None,
+    workdir: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    train_run_name: str | None = None,
+) -> dict[str, Any]:
+    """`overrides`: parameters over params.yaml ({"train": {"epochs": 3}}); `train_run_name`:
+    continue that training run from its last checkpoint (a new one when it does not exist)."""
+    settings = load_settings(profile, workdir=workdir, overrides=overrides)
     card = build_corpus(settings)
     data_version = version_data(settings)
     validation = validate(settings)
-    training = train(settings)
+    training = train(settings, train_run_name)
     metrics = evaluate(settings)
     onnx = export(settings)
     registration = register(settings)
     decision = promote(
-        registration["version"], profile=settings.profile, workdir=str(settings.paths.workdir)
+        registration["version"],
+        profile=settings.profile,
+        workdir=str(settings.paths.workdir),
+        overrides=overrides,
     )
     return {
         "profile": settings.profile,

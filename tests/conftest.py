@@ -35,3 +35,20 @@ def workdir_with_sources(tmp_path: Path, sources_dir: Path) -> Path:
     (tmp_path / ".cache").mkdir()
     (tmp_path / ".cache" / "sources").symlink_to(sources_dir, target_is_directory=True)
     return tmp_path
+
+
+@pytest.fixture
+def use_s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Point the standard AWS variables at one server (a SeaweedS3), and at nothing else."""
+
+    def apply(server) -> None:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", server.endpoint)
+        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
+            monkeypatch.delenv(name, raising=False)
+        # no ~/.aws files: only the variables above may count
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+
+    return apply

@@ -35,15 +35,20 @@ def join_url(bucket: str, key: str) -> str:
     return f"{SCHEME}{bucket}/{key}"
 
 
-def _endpoint() -> str | None:
+def endpoint() -> str | None:
+    """The S3 endpoint from the standard variables (None: AWS itself)."""
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def region_name() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
 def _explain(err: Exception, url: str, action: str) -> DataSourceError:
     """One sentence: which URL, what went wrong, what to check."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-    where = _endpoint() or "AWS"
+    where = endpoint() or "AWS"
     if isinstance(err, NoCredentialsError):
         hint = "no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     elif isinstance(err, EndpointConnectionError):
@@ -74,14 +79,10 @@ class S3Store:
         if self._client is None:
             import boto3
 
-            region = (
-                os.environ.get("AWS_REGION")
-                or os.environ.get("AWS_DEFAULT_REGION")
-                or DEFAULT_REGION
-            )
+            region = region_name()
             # a fresh session: boto3's default one caches the credentials it first saw
             session = boto3.session.Session()
-            self._client = session.client("s3", endpoint_url=_endpoint(), region_name=region)
+            self._client = session.client("s3", endpoint_url=endpoint(), region_name=region)
         return self._client
 
     def read(self, url: str) -> bytes:

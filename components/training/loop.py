@@ -55,6 +55,51 @@ def pick_captions(data: TrainData, indices: torch.Tensor, step: int, seed: int) 
     return torch.stack(rows)  # [B, L]
 
 
+def _worker_nodes(rank: int) -> list[str]:
+    """Every rank's Ray node id, in rank order (rank 0 tags the MLflow run with them)."""
+    import ray
+    import torch.distributed as dist
+
+    node = ray.get_runtime_context().get_node_id()
+    if not dist.is_initialized():
+        return [node]
+    nodes: list[str] = [""] * dist.get_world_size()
+    dist.all_gather_object(nodes, node)
+    return nodes
+
+
+def _peak_memory_mb(device: torch.device) -> torch.Tensor:
+    """[peak resident set size, peak CUDA memory allocated] of this process, in MiB."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
+    return torch.tensor([rss, cuda], dtype=torch.float64)
+
+
+def _gather_peak_memory(device: torch.device) -> list[list[float]]:
+    import torch.distributed as dist
+
+    mine = _peak_memory_mb(device).tolist()
+    if not dist.is_initialized():
+        return [mine]
+    parts: list[list[float]] = [[] for _ in range(dist.get_world_size())]
+    dist.all_gather_object(parts, mine)
+    return parts
+
+
+def _quiet_report_lines() -> None:
+    """Ray Train logs every report (metrics and all) at INFO under a logger named after its
+    source file, which LoggingConfig does not reach; the progress line says the same."""
+    import logging
+
+    try:
+        from ray.train.v2._internal.execution import context
+    except ImportError:  # another Ray layout: keep its default logging
+        return
+    logging.getLogger(context.__file__).setLevel(logging.WARNING)
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
@@ -66,17 +111,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     from components.model.preprocess import normalize
     from components.model.tokenizers import tokenizer_from_dict
     from components.settings import TrainConfig
-    from components.training.accumulation import accumulate_gradients
-    from components.training.checkpoint import load_checkpoint, save_checkpoint
+    from components.training.checkpoint import DataPosition, load_checkpoint, save_checkpoint
     from components.training.locking import lock_towers
     from components.training.loss import contrastive_loss
     from components.training.optim import cosine_with_warmup, make_optimizer
     from components.training.progress import StepLogger
+    from components.training.step import TrainStep, configure_determinism, resolve_precision
 
+    _quiet_report_lines()
     cfg = TrainConfig.model_validate(config["train"])
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.manual_seed(cfg.seed)
+    configure_determinism(cfg.deterministic, cfg.seed)
     torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
 
     tokenizer = tokenizer_from_dict(config["tokenizer"])
@@ -85,50 +131,61 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     )
     n = data.images.shape[0]
     steps_per_epoch = n // cfg.global_batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"{n} training samples cannot fill one batch of {cfg.global_batch_size}")
     total_steps = cfg.epochs * steps_per_epoch
 
     model = create_model(CLIPConfig.model_validate(config["model_config"]))
     if config.get("init_from"):
         load_initial_weights(model, config["init_from"])
     lock_towers(model, cfg.lock_image_tower, cfg.lock_text_tower)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # conv weights NHWC
+    ddp_model = ray.train.torch.prepare_model(model)  # moves `model` to the device, then DDP
+    device = ray.train.torch.get_device()
+    # the optimiser and a restored state live on the device the parameters now have
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: cosine_with_warmup(s, cfg.warmup_steps, total_steps)
     )
-    start_step, history = 0, []
+    position, history = DataPosition.at(0, n, cfg.global_batch_size, cfg.seed), []
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as ckpt_dir:
-            start_step, history = load_checkpoint(Path(ckpt_dir), model, optimizer, scheduler)
-    loss_fn = contrastive_loss(cfg.loss, model)
-    ddp_model = ray.train.torch.prepare_model(model)
-    device = ray.train.torch.get_device()
-    raw_model = model  # the unwrapped module: its state_dict keeps the OpenAI key names
+            position, history = load_checkpoint(Path(ckpt_dir), model, optimizer, scheduler)
+        position.check_compatible(n, cfg.global_batch_size, cfg.seed)
+    forward = torch.compile(ddp_model) if cfg.compile else ddp_model
+    step_fn = TrainStep(
+        model,
+        forward,
+        optimizer,
+        scheduler,
+        contrastive_loss(cfg.loss, model),
+        precision=resolve_precision(cfg.precision, device.type == "cuda"),
+        grad_clip_norm=cfg.grad_clip_norm,
+        accum_micro_batches=cfg.accum_micro_batches,
+        channels_last=cfg.channels_last,
+    )
 
+    nodes = _worker_nodes(rank)
     logger = None
     if rank == 0:
-        run_id, uri = config.get("mlflow_run_id"), config.get("tracking_uri")
-        logger = StepLogger(run_id, uri, total_steps, cfg.global_batch_size)
-    for step in range(start_step, total_steps):
+        logger = StepLogger(
+            config.get("mlflow_run_id"),
+            config.get("tracking_uri"),
+            total_steps,
+            cfg.global_batch_size,
+            system_metrics_interval_s=cfg.system_metrics_interval_s,
+        )
+        logger.start(nodes, position)
+    for step in range(position.step, total_steps):
         started = time.perf_counter()
         idx = batch_indices(n, step, cfg.global_batch_size, rank, world, cfg.seed)
         images = normalize(data.images[idx].to(device))  # [B, 3, S, S]
         tokens = pick_captions(data, idx, step, cfg.seed).to(device)  # [B, L]
-        optimizer.zero_grad(set_to_none=True)
-        if cfg.accum_micro_batches > 1:
-            no_sync = getattr(ddp_model, "no_sync", None)  # DDP: one all-reduce per step
-            loss = accumulate_gradients(
-                ddp_model, loss_fn, images, tokens, cfg.accum_micro_batches, no_sync
-            )
-        else:
-            loss = loss_fn(*ddp_model(images, tokens))
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(ddp_model.parameters(), cfg.grad_clip_norm)
-        optimizer.step()
-        scheduler.step()
-        raw_model.clamp_logit_scale()
+        loss = step_fn(images, tokens)
 
-        global_loss = loss.detach().clone()
+        global_loss = loss.clone()
         if dist.is_initialized():
             dist.all_reduce(global_loss)  # the mean of the local losses is the global loss
             global_loss /= world
@@ -137,7 +194,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "epoch": step // steps_per_epoch,
             "loss": float(global_loss),
             "lr": scheduler.get_last_lr()[0],
-            "logit_scale": float(raw_model.logit_scale.detach().exp()),
+            "logit_scale": float(model.logit_scale.detach().exp()),
             "step_time_s": time.perf_counter() - started,
         }
         history.append(record)
@@ -146,11 +203,20 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
         done = step + 1 == total_steps
         if done or (step + 1) % cfg.checkpoint_every_steps == 0:
-            metrics = {"step": step + 1, "loss": record["loss"]}
+            peak = _gather_peak_memory(device)  # [rank][rss MiB, CUDA MiB]
+            metrics = {
+                "step": step + 1,
+                "loss": record["loss"],
+                "peak_rss_mb": [p[0] for p in peak],
+                "peak_cuda_mb": [p[1] for p in peak],
+            }
+            if logger:
+                logger.log_peak_memory(peak, step + 1)
+            after = DataPosition.at(step + 1, n, cfg.global_batch_size, cfg.seed)
             with tempfile.TemporaryDirectory() as tmp:
                 ckpt = None
                 if rank == 0:  # one writer; the other ranks hold the same weights
-                    save_checkpoint(Path(tmp), raw_model, optimizer, scheduler, step + 1, history)
+                    save_checkpoint(Path(tmp), model, optimizer, scheduler, after, history)
                     ckpt = ray.train.Checkpoint.from_directory(tmp)
                 ray.train.report(metrics, checkpoint=ckpt)
     if logger:

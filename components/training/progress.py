@@ -1,10 +1,16 @@
-"""Rank 0's view of training: a live progress line and per-step metrics in MLflow."""
+"""Rank 0's view of training: a live progress line; step and system metrics in MLflow."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
+
+
+def _say(text: str) -> None:
+    # not Ray Train's patched stdout, which prints twice
+    print(text, file=sys.__stdout__, flush=True)
 
 
 class StepLogger:
@@ -17,6 +23,7 @@ class StepLogger:
         total_steps: int,
         global_batch: int,
         flush_every: int = 10,
+        system_metrics_interval_s: float | None = None,
     ):
         self.run_id, self.total, self.batch = run_id, total_steps, global_batch
         self.flush_every = flush_every
@@ -25,10 +32,45 @@ class StepLogger:
         self.started = time.perf_counter()
         self.first_step: int | None = None
         self.client = None
+        self.system_monitor = None
+        self.tracking_uri = tracking_uri
+        self.system_metrics_interval_s = system_metrics_interval_s
         if run_id:
             from mlflow import MlflowClient
 
             self.client = MlflowClient(tracking_uri)
+
+    def start(self, worker_nodes: list[str], position: Any) -> None:
+        """Tag where the workers run, note a resume, start the system-metrics sampler."""
+        if position.step:
+            _say(
+                f"[train] resumed at step {position.step}/{self.total} (epoch {position.epoch}, "
+                f"batch {position.batch_in_epoch}, {position.samples_seen} samples seen)"
+            )
+        if not self.client:
+            return
+        from mlflow.entities import Metric, RunTag
+
+        tags = [
+            RunTag("ray.worker_nodes", json.dumps(worker_nodes)),
+            RunTag("ray.num_nodes", str(len(set(worker_nodes)))),
+            RunTag("ray.num_workers", str(len(worker_nodes))),
+        ]
+        metrics = []
+        if position.step:
+            now = int(time.time() * 1000)
+            metrics.append(Metric("train/resumed_from_step", position.step, now, position.step))
+        self.client.log_batch(self.run_id, metrics=metrics, tags=tags)
+        if self.system_metrics_interval_s:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            self.system_monitor = SystemMetricsMonitor(
+                self.run_id,
+                sampling_interval=self.system_metrics_interval_s,
+                resume_logging=True,  # a resumed run continues the system/ step count
+                tracking_uri=self.tracking_uri,
+            )
+            self.system_monitor.start()
 
     def log(self, record: dict[str, float]) -> None:
         step = int(record["step"])
@@ -48,12 +90,22 @@ class StepLogger:
                 self.flush()
         if step % self.print_every == 0 or step == self.total:
             eta = (self.total - step) * elapsed / max(done, 1)
-            print(
+            _say(
                 f"[train] step {step}/{self.total}  loss {record['loss']:.4f}  "
-                f"{samples_per_s:.0f} samples/s  ETA {eta:.0f}s",
-                file=sys.__stdout__,  # not Ray Train's patched stdout, which prints twice
-                flush=True,
+                f"{samples_per_s:.0f} samples/s  ETA {eta:.0f}s"
             )
+
+    def log_peak_memory(self, peak: list[list[float]], step: int) -> None:
+        """Per worker: peak resident memory and peak CUDA memory (MiB)."""
+        if not self.client:
+            return
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        for rank, (rss, cuda) in enumerate(peak):
+            self.pending.append(Metric(f"train/peak_rss_mb_rank{rank}", rss, now, step))
+            if cuda:
+                self.pending.append(Metric(f"train/peak_cuda_mb_rank{rank}", cuda, now, step))
 
     def flush(self) -> None:
         if self.client and self.pending:
@@ -62,3 +114,5 @@ class StepLogger:
 
     def close(self) -> None:
         self.flush()
+        if self.system_monitor:
+            self.system_monitor.finish()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from components.settings import TrainConfig
+from components.training.storage import RunStorage
 
 RAY_TEMP_DIR = os.environ.get("CLIP_RAY_TMP", "/tmp/ray-clip-pipeline")
 
@@ -39,28 +39,42 @@ def ray_session(train: TrainConfig):
         ray.shutdown()
 
 
-def fit(loop_config: dict[str, Any], train: TrainConfig, storage_path: Path, name: str):
-    """Run the per-worker loop on `num_workers` workers; returns Ray's Result."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+def scaling_config(train: TrainConfig):
+    """Ray's ScalingConfig from params.yaml: workers, GPUs, extra resources, placement."""
+    from ray.train import ScalingConfig
+
+    resources = {"CPU": train.cpus_per_worker, **train.resources_per_worker}
+    if train.use_gpu:
+        resources["GPU"] = train.gpus_per_worker
+    return ScalingConfig(
+        num_workers=train.num_workers,
+        use_gpu=train.use_gpu,
+        resources_per_worker=resources,
+        placement_strategy=train.placement_strategy,
+    )
+
+
+def fit(loop_config: dict[str, Any], train: TrainConfig, storage: RunStorage, name: str):
+    """Run the per-worker loop on the configured workers. A run folder that already holds
+    checkpoints under `name` continues from its latest one. Returns Ray's Result."""
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from components.training.loop import train_loop_per_worker
 
-    storage_path.mkdir(parents=True, exist_ok=True)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config,
         torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo"),
-        scaling_config=ScalingConfig(
-            num_workers=train.num_workers,
-            use_gpu=train.use_gpu,
-            resources_per_worker={"CPU": train.cpus_per_worker},
-        ),
+        scaling_config=scaling_config(train),
         run_config=RunConfig(
             name=name,
-            storage_path=str(storage_path.resolve()),
+            storage_path=storage.path,
+            storage_filesystem=storage.ray_filesystem,
             failure_config=FailureConfig(max_failures=train.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
+            # Ray Train's per-report INFO lines drown the progress line; warnings still show
+            logging_config=LoggingConfig(log_level="WARNING"),
         ),
     )
     return trainer.fit()

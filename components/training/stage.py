@@ -65,48 +65,108 @@ def model_config(settings: Settings):  # -> CLIPConfig
     return cfg
 
 
-def train(settings: Settings) -> TrainOutputs:
+def _open_mlflow_run(storage, name: str, spec: dict, settings: Settings):
+    """Reopen the MLflow run of a run being resumed, or start one and record it with the
+    run's spec in its storage folder (before any step, so even a run killed early resumes)."""
     import mlflow
-    from safetensors.torch import load_file
 
-    from components.model.bundle import save_bundle
-    from components.model.clip import create_model
     from components.registry.lineage import lineage_tags
-    from components.registry.tracking import configure_mlflow, flat_params, write_run_file
-    from components.training.checkpoint import HISTORY, WEIGHTS
-    from components.training.ray_trainer import fit, ray_session
+    from components.registry.tracking import flat_params
+    from components.training.run_spec import ResumeError, check_same_run
+
+    record = storage.read_record(name)
+    if record:
+        check_same_run(name, record["spec"], spec)
+        run_id = record["mlflow_run_id"]
+        try:
+            mlflow.MlflowClient(settings.tracking_uri).get_run(run_id)
+        except mlflow.exceptions.MlflowException as err:
+            raise ResumeError(
+                f"run {name!r} logs to MLflow run {run_id}, which {settings.tracking_uri} "
+                "does not have: point MLFLOW_TRACKING_URI at the server it was started on"
+            ) from err
+        print(f"[train] continuing {name} (MLflow run {run_id}) from {storage.run_uri(name)}")
+        return mlflow.start_run(run_id=run_id), True
+    run = mlflow.start_run(run_name=name)
+    mlflow.set_tags(
+        {
+            **lineage_tags(settings),
+            "stage": "train",
+            "clip.train_run": name,
+            "clip.train_storage": storage.run_uri(name),
+        }
+    )
+    mlflow.log_params(flat_params(settings))
+    record = {"run_name": name, "mlflow_run_id": run.info.run_id, "spec": spec}
+    storage.write_record(name, {**record, "tracking_uri": settings.tracking_uri})
+    print(f"[train] run {name} (MLflow run {run.info.run_id}) in {storage.run_uri(name)}")
+    return run, False
+
+
+def build_loop_config(settings: Settings):  # -> (loop config, CLIP, tokenizer)
+    """What every worker needs: the train section, the architecture, the tokenizer (learned
+    here, once), the corpus and the quarantined ids. Fails before any worker starts."""
+    from components.model.clip import create_model
     from components.validation.quarantine import load_quarantined_ids
 
-    started = time.perf_counter()
-    out = settings.paths.artifacts
-    exclude = load_quarantined_ids(out / "validation")
+    exclude = load_quarantined_ids(settings.paths.artifacts / "validation")
     tokenizer = _train_tokenizer(settings, exclude)
     model = create_model(model_config(settings))
     if settings.model.init_from:  # fail here, before any worker starts, if it does not fit
         from components.model.init_weights import load_initial_weights
 
         load_initial_weights(model, settings.model.init_from)
+    loop_config = {
+        "train": settings.train.model_dump(),
+        "model_config": model.config.model_dump(),
+        "tokenizer": tokenizer.to_dict(),
+        "data_dir": str(settings.paths.data),
+        "exclude_ids": sorted(exclude),
+        "init_from": str(settings.model.init_from) if settings.model.init_from else None,
+        "tracking_uri": settings.tracking_uri,
+    }
+    return loop_config, model, tokenizer
+
+
+def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
+    """Train under `run_name` (default: a new name). A name whose storage folder already holds
+    the run continues it from its last checkpoint, in the same MLflow run."""
+    import mlflow
+    from safetensors.torch import load_file
+
+    from components.model.bundle import save_bundle
+    from components.registry.lineage import corpus_checksum
+    from components.registry.tracking import configure_mlflow, write_run_file
+    from components.training.checkpoint import HISTORY, WEIGHTS
+    from components.training.ray_trainer import fit, ray_session
+    from components.training.run_spec import check_run_name, new_run_name, run_spec
+    from components.training.storage import resolve_storage
+
+    started = time.perf_counter()
+    out = settings.paths.artifacts
+    name = check_run_name(run_name) if run_name else new_run_name(settings.profile)
+    storage = resolve_storage(settings.train.storage_path, out, settings.paths.workdir)
+    loop_config, model, tokenizer = build_loop_config(settings)
+    spec = run_spec(loop_config, corpus_checksum(settings.paths.data))
 
     configure_mlflow(settings)
-    with mlflow.start_run(run_name=f"retrain-{settings.profile}") as run:
+    run, resumed = _open_mlflow_run(storage, name, spec, settings)
+    with run:
         run_id = run.info.run_id
-        mlflow.set_tags({**lineage_tags(settings), "stage": "train"})
-        mlflow.log_params(flat_params(settings))
-        mlflow.log_param("model.parameters", sum(p.numel() for p in model.parameters()))
-        loop_config = {
-            "train": settings.train.model_dump(),
-            "model_config": model.config.model_dump(),
-            "tokenizer": tokenizer.to_dict(),
-            "data_dir": str(settings.paths.data),
-            "exclude_ids": sorted(exclude),
-            "init_from": str(settings.model.init_from) if settings.model.init_from else None,
-            "mlflow_run_id": run_id,
-            "tracking_uri": settings.tracking_uri,
-        }
-        with ray_session(settings.train):
-            result = fit(loop_config, settings.train, out / "ray", name=f"train-{run_id}")
+        if not resumed:
+            mlflow.log_param("model.parameters", sum(p.numel() for p in model.parameters()))
+        try:
+            with ray_session(settings.train):
+                config = {**loop_config, "mlflow_run_id": run_id}
+                result = fit(config, settings.train, storage, name)
+        except KeyboardInterrupt:
+            print(f"\n[train] stopped; continue it with: clip-pipeline train --run-name {name}")
+            raise
         if result.error or result.checkpoint is None:
-            raise RuntimeError(f"training failed: {result.error or 'no checkpoint was reported'}")
+            raise RuntimeError(
+                f"training run {name} failed: {result.error or 'no checkpoint was reported'}. "
+                f"Continue it from its last checkpoint with: clip-pipeline train --run-name {name}"
+            )
         with result.checkpoint.as_directory() as ckpt:
             model.load_state_dict(load_file(str(Path(ckpt) / WEIGHTS)), strict=True)
             history = json.loads((Path(ckpt) / HISTORY).read_text())
@@ -120,5 +180,13 @@ def train(settings: Settings) -> TrainOutputs:
         wall = time.perf_counter() - started
         mlflow.log_metrics({"train/wall_s": wall, "train/steps": len(history)})
         mlflow.log_artifacts(str(model_dir), "model_bundle")
-        write_run_file(out / "train", run_id, steps=len(history), final_loss=history[-1]["loss"])
+        write_run_file(
+            out / "train",
+            run_id,
+            steps=len(history),
+            final_loss=history[-1]["loss"],
+            run_name=name,
+            storage=storage.run_uri(name),
+            checkpoint=result.checkpoint.path,
+        )
     return TrainOutputs(model_dir, run_id, history_csv, len(history), history[-1]["loss"], wall)

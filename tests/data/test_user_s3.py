@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from userdata import img2dataset_sample, picture, shard_bytes, user_cfg
 
@@ -46,15 +44,8 @@ def s3(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def aws_env(s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.endpoint)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    # no ~/.aws files: only the variables above may count
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+def aws_env(s3: SeaweedS3, use_s3) -> None:
+    use_s3(s3)
 
 
 def test_build_from_an_s3_table_and_s3_shards(
