@@ -96,7 +96,7 @@ def main() -> None:
 
     overrides = {"train": {"epochs": args.epochs, "checkpoint_every_steps": 1_000_000}}
     settings = load_settings(args.profile, workdir=args.workdir, overrides=overrides)
-    loop_config, _ = build_loop_config(settings)
+    loop_config, _, _ = build_loop_config(settings)
     cores = os.cpu_count() or 1
     figures: dict = {"profile": args.profile, "model": settings.model.name, "cores": cores}
     figures["global_batch"] = settings.train.global_batch_size
