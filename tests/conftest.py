@@ -11,6 +11,17 @@ import pytest
 from components.settings import apply_quiet_env
 
 apply_quiet_env()
+_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_of_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: without this, one test's
+    store would leak into the next test's subprocesses (they inherit the environment)."""
+    if _TRACKING_URI is None:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    else:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", _TRACKING_URI)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,20 @@ from components.training.storage import RunStorage
 RAY_TEMP_DIR = os.environ.get("CLIP_RAY_TMP", "/tmp/ray-clip-pipeline")
 
 
+def dashboard_port(preferred: int = 8265) -> int:
+    """Ray's usual dashboard port when free, else any free one (another Ray runs here)."""
+    import socket
+
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return probe.getsockname()[1]
+            except OSError:
+                continue
+    raise OSError("no free port for the Ray dashboard")
+
+
 @contextmanager
 def ray_session(train: TrainConfig):
     """Connect to RAY_ADDRESS, or start a local Ray on loopback and stop it afterwards."""
@@ -30,6 +44,7 @@ def ray_session(train: TrainConfig):
             num_cpus=max(os.cpu_count() or 1, needed),
             include_dashboard=True,  # Train V2's state queries need it; loopback only
             dashboard_host="127.0.0.1",
+            dashboard_port=dashboard_port(),
             _temp_dir=RAY_TEMP_DIR,
             log_to_driver=True,
         )

@@ -9,6 +9,7 @@ import mlflow
 import pytest
 
 from components.settings import load_settings
+from components.training.ray_trainer import dashboard_port
 from components.training.stage import train
 from components.training.storage import StorageError, resolve_storage
 from infra.local.seaweedfs import SeaweedS3
@@ -41,6 +42,7 @@ def two_node_cluster(monkeypatch: pytest.MonkeyPatch):
             "num_cpus": 1,
             "include_dashboard": True,  # Train V2's state queries use it; loopback only
             "dashboard_host": "127.0.0.1",
+            "dashboard_port": dashboard_port(),
         },
     )  # on 127.0.0.1: tests/conftest.py applies the loopback setting of apply_quiet_env
     cluster.add_node(num_cpus=1)

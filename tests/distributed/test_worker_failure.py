@@ -17,13 +17,16 @@ STEPS_PER_EPOCH = 6
 
 
 def test_a_killed_worker_costs_at_most_one_checkpoint_interval(train_workdir: Path):
-    total = TRAIN["epochs"] * STEPS_PER_EPOCH
+    epochs = 24  # 144 steps: seconds of training left when the kill lands, even on a busy machine
+    total = epochs * STEPS_PER_EPOCH
     interval = TRAIN["checkpoint_every_steps"]
-    run = TrainProcess(train_workdir, "survivor", max_failures=1, system_metrics_interval_s=0.5)
+    run = TrainProcess(
+        train_workdir, "survivor", epochs=epochs, max_failures=1, system_metrics_interval_s=0.5
+    )
     run_dir = train_workdir / "artifacts" / "ray" / "survivor"
 
+    workers = wait_for(lambda: len(run.workers()) == 2 and run.workers(), 240, "2 workers")
     checkpoint_at_kill = wait_for(lambda: latest_checkpoint_step(run_dir), 240, "a checkpoint")
-    workers = wait_for(lambda: len(run.workers()) == 2 and run.workers(), 30, "2 workers")
     victim = workers[-1]
     victim.kill()  # SIGKILL: no clean-up, no goodbye to the process group
     victim.wait(10)
