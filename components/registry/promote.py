@@ -35,8 +35,17 @@ def decide(
 
 
 def promote(settings: Settings, version: str) -> Decision:
+    """Consider `version` for the champion alias, under the promotion lock."""
+    from components.registry.lock import promotion_lock
+
+    with promotion_lock(settings.paths.mlruns, settings.registry.model_name):
+        return _promote_locked(settings, version)
+
+
+def _promote_locked(settings: Settings, version: str) -> Decision:
     from mlflow.exceptions import MlflowException
 
+    from components.registry.checks import failed_checks
     from components.registry.tracking import configure_mlflow
 
     client = configure_mlflow(settings)
@@ -53,10 +62,15 @@ def promote(settings: Settings, version: str) -> Decision:
     except MlflowException:
         champion_version, champion_value = None, None
 
+    failed = failed_checks(challenger.tags)
     if champion_version == str(version):
         ok, reason = False, "already the champion"
     else:
-        ok, reason = decide(challenger_value, champion_value, settings.registry.min_improvement)
+        ok, reason = decide(
+            challenger_value, champion_value, settings.registry.min_improvement, not failed
+        )
+        if failed:
+            reason = f"{reason}: {', '.join(failed)}"
     client.set_model_version_tag(
         name, version, "promotion_decision", "promoted" if ok else "rejected"
     )

@@ -40,6 +40,7 @@ def serving_requirements() -> list[str]:
 
 def register(settings: Settings) -> Registration:
     import mlflow
+    import mlflow.onnx
     import pandas as pd
     from mlflow.models import infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
@@ -48,6 +49,7 @@ def register(settings: Settings) -> Registration:
     from components.export.onnx_export import IMAGE_ONNX, PARITY_FILE, TEXT_ONNX
     from components.export.pyfunc_model import ZeroShotClassifier
     from components.model.bundle import CONFIG, TOKENIZER
+    from components.registry.checks import checks_tags, release_checks
     from components.registry.lineage import lineage_tags
     from components.registry.tracking import configure_mlflow, read_run_id
 
@@ -65,7 +67,7 @@ def register(settings: Settings) -> Registration:
     heldout = read_split(settings.paths.data, "heldout_style")
     labels = sorted({s.concept for s in heldout})
     image_size = json.loads((out / "model" / CONFIG).read_text())["vision_cfg"]["image_size"]
-    client = configure_mlflow(settings)
+    configure_mlflow(settings)
     run_id = read_run_id(settings)
     with tempfile.TemporaryDirectory() as tmp:
         meta_path = Path(tmp) / "meta.json"
@@ -103,10 +105,13 @@ def register(settings: Settings) -> Registration:
                 pip_requirements=serving_requirements(),
             )
             mlflow.log_artifacts(str(out / "onnx"), "onnx")
+            # each tower also as an MLflow ONNX-flavour model, for ONNX-native serving tools
+            import onnx
+
+            for tower, file in (("image_encoder", IMAGE_ONNX), ("text_encoder", TEXT_ONNX)):
+                mlflow.onnx.log_model(onnx.load(str(out / "onnx" / file)), name=tower)
             mlflow.log_artifact(str(out / "metrics.json"))
 
-    # Register last, once everything above succeeded: no half-made version exists.
-    version = mlflow.register_model(info.model_uri, settings.registry.model_name)
     tags = {
         **lineage_tags(settings),
         "run_id": run_id,
@@ -114,8 +119,10 @@ def register(settings: Settings) -> Registration:
         "gate_value": str(metrics[gate]),
     }
     tags |= {f"metric.{k}": f"{v:.6f}" for k, v in metrics.items()}
-    for key, value in tags.items():
-        client.set_model_version_tag(settings.registry.model_name, version.version, key, value)
+    tags |= checks_tags(release_checks(out, metrics, gate))
+    # Register last, once everything above succeeded, with every tag in the same call: no
+    # version exists without its lineage, gate value and checks.
+    version = mlflow.register_model(info.model_uri, settings.registry.model_name, tags=tags)
     return Registration(
         settings.registry.model_name,
         str(version.version),

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,8 +48,16 @@ def test_flow_completes_and_registers_the_champion(retrained):
     champion = client.get_model_version_by_alias(name, "champion")
     assert str(champion.version) == registration["version"]  # the first model becomes champion
     assert summary["promotion"]["reason"] == "no champion yet"
+    assert version.tags["checks_passed"] == "true"
+    assert {"check.onnx_parity", "check.data_validation", "check.above_chance"} <= set(version.tags)
     run = client.get_run(registration["run_id"])
     assert run.info.status == "FINISHED"
+    # both towers are also logged as ONNX-flavour models that load with mlflow.onnx
+    import mlflow.onnx
+
+    for tower in ("image_encoder", "text_encoder"):
+        loaded = mlflow.onnx.load_model(f"runs:/{registration['run_id']}/{tower}")
+        assert loaded.graph.input[0].name in ("images", "tokens")
     assert run.data.metrics["train/loss"] < np.log(settings.train.global_batch_size)
 
 
@@ -127,3 +136,96 @@ def test_champion_loads_by_alias_in_a_fresh_process(retrained):
     probs = np.array(served["probs"])
     np.testing.assert_allclose(probs, want, atol=1e-4)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_champion_serves_over_http(retrained):
+    """`mlflow models serve` on the champion answers a real JSON request like the local model."""
+    import base64
+    import os
+    import signal
+    import time
+    import urllib.error
+    import urllib.request
+
+    import mlflow
+    import pandas as pd
+
+    from components.data.reader import read_split
+    from components.settings import load_settings
+    from infra.local.seaweedfs import free_port
+
+    workdir, _ = retrained
+    settings = load_settings("tiny", workdir=workdir)
+    uri = f"models:/{settings.registry.model_name}@champion"
+    port = free_port()
+    log = (workdir / "serve.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            uri,
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],  # fmt: skip
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": settings.tracking_uri,
+            # the scoring server runs `uvicorn` from this environment's bin folder
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, (workdir / "serve.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            assert time.monotonic() < deadline, "the scoring server did not come up"
+            time.sleep(0.5)
+
+        samples = read_split(workdir / "data", "heldout_style")[:3]
+        labels = sorted({s.concept for s in samples}) + ["a red car"]
+        body = {
+            "dataframe_split": {
+                "columns": ["image"],
+                "data": [[base64.b64encode(s.image_png).decode()] for s in samples],
+            },
+            "params": {"labels": labels},
+        }
+        request = urllib.request.Request(
+            f"{base}/invocations",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            served = pd.DataFrame(json.loads(answer.read())["predictions"])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+        log.close()
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    local = mlflow.pyfunc.load_model(uri).predict(
+        pd.DataFrame({"image": [s.image_png for s in samples]}), params={"labels": labels}
+    )
+    assert list(served.columns) == labels
+    np.testing.assert_allclose(served.values, local.values, atol=1e-6)
+    np.testing.assert_allclose(served.values.sum(axis=1), 1.0, atol=1e-5)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import pytest
 
+from components.registry.checks import checks_tags
 from components.registry.promote import promote
 from components.registry.tracking import configure_mlflow
 from components.settings import load_settings
@@ -21,12 +24,12 @@ def registry(tmp_path, monkeypatch):
     source = tmp_path / "model"
     source.mkdir()
 
-    def add_version(gate_value: float) -> str:
-        version = client.create_model_version(name, source.as_uri())
-        client.set_model_version_tag(
-            name, version.version, "gate_metric", settings.evaluate.gate_metric
+    def add_version(gate_value: float, parity: bool = True) -> str:
+        checks = {"onnx_parity": parity, "data_validation": True, "above_chance": True}
+        tags = {"gate_metric": settings.evaluate.gate_metric, "gate_value": str(gate_value)}
+        version = client.create_model_version(
+            name, source.as_uri(), tags=tags | checks_tags(checks)
         )
-        client.set_model_version_tag(name, version.version, "gate_value", str(gate_value))
         return str(version.version)
 
     return settings, client, add_version
@@ -54,3 +57,54 @@ def test_alias_moves_only_for_a_clearly_better_challenger(registry):
     assert _champion(client, settings) == better
     again = promote(settings, better)
     assert not again.promote and again.reason == "already the champion"
+
+
+def test_a_version_that_failed_a_check_never_becomes_champion(registry):
+    settings, client, add_version = registry
+    first = add_version(0.20)
+    assert promote(settings, first).promote
+    broken = add_version(0.90, parity=False)  # far better on the metric, but its export broke
+    decision = promote(settings, broken)
+    assert not decision.promote and "onnx_parity" in decision.reason
+    assert _champion(client, settings) == first
+    # and a version registered by hand, with no checks at all
+    bare = client.create_model_version(
+        settings.registry.model_name,
+        (settings.paths.workdir / "model").as_uri(),
+        tags={"gate_metric": settings.evaluate.gate_metric, "gate_value": "0.95"},
+    )
+    decision = promote(settings, str(bare.version))
+    assert not decision.promote and "no checks recorded" in decision.reason
+    assert _champion(client, settings) == first
+
+
+def _promote_in_process(workdir: str, version: str, start) -> bool:
+    settings = load_settings(
+        "tiny", workdir=workdir, overrides={"registry": {"min_improvement": 0.05}}
+    )
+    start.wait()  # all promoters go at once
+    return promote(settings, version).promote
+
+
+def test_concurrent_promotions_leave_the_best_as_the_one_champion(registry):
+    settings, client, add_version = registry
+    first = add_version(0.20)
+    assert promote(settings, first).promote
+    values = {add_version(v): v for v in (0.30, 0.60, 0.45, 0.50)}
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(len(values)) as pool:
+        start = manager.Event()
+        pending = [
+            pool.apply_async(_promote_in_process, (str(settings.paths.workdir), v, start))
+            for v in values
+        ]
+        start.set()
+        outcomes = dict(zip(values, [p.get(timeout=120) for p in pending], strict=True))
+    best = max(values, key=values.get)
+    assert _champion(client, settings) == best
+    assert outcomes[best]
+    # every promoted version beat the champion it replaced: the decisions form one chain
+    name = settings.registry.model_name
+    for version, promoted in outcomes.items():
+        tags = client.get_model_version(name, version).tags
+        assert tags["promotion_decision"] == ("promoted" if promoted else "rejected")
