@@ -167,6 +167,27 @@ def promote(version: str = typer.Argument(..., help="the model version to consid
 
 @app.command()
 @friendly
+def reproduce(
+    name: str = typer.Argument(..., help="registered model name, e.g. clip-zeroshot"),
+    version: str = typer.Argument(..., help="the version to rebuild"),
+    tolerance: float = typer.Option(0.02, help="largest |difference| allowed per metric"),
+    into: Path = typer.Option(None, help="check the commit out here (default: a temp folder)"),
+    keep: bool = typer.Option(False, help="keep the checkout afterwards"),
+) -> None:
+    """Rebuild VERSION from its recorded commit and data version with `dvc repro`; compare."""
+    from components.registry.reproduce import reproduce as reproduce_version
+
+    result = reproduce_version(_settings(), name, version, tolerance, into, keep)
+    for metric, (old, new, diff) in result.metrics.items():
+        flag = "ok" if diff <= tolerance else "DIFFERS"
+        typer.echo(f"{metric:48s} {old:10.4f} {new:10.4f}  |diff| {diff:.2e}  {flag}")
+    _echo_json({**result.__dict__, "passed": result.passed})
+    if not result.passed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@friendly
 def run(
     run_name: str = typer.Option(
         None, "--run-name", help="the training run's name (an existing one is continued)"

@@ -1,4 +1,12 @@
-"""The evaluate stage: zero-shot on the held-out style, retrieval on held-out concepts.
+"""The evaluate stage, CLIP_benchmark-style.
+
+- zero-shot classification with prompt ensembles: the held-out OpenMoji style over every concept
+  name, and each zero-shot label set the corpus holds (Fashion-MNIST, flags, playing cards; the
+  opt-in Debian sources) with its own templates: top-1, top-5, mean per-class recall;
+- retrieval recall@1/5/10 both ways on the held-out concepts' caption pairs;
+- a linear probe on frozen image features of each label set (C swept on a validation split);
+- figures: prediction grid, retrieval examples, and per label set a confusion matrix and
+  per-class recall (artifacts/eval_plots: DVC plots and MLflow artifacts).
 
 Writes artifacts/metrics.json (DVC metrics) and logs the same numbers to the MLflow run.
 """
@@ -9,66 +17,157 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
 from components.settings import Settings
 
-METRICS_FILE = "metrics.json"
+METRICS_FILE, PLOTS_DIR = "metrics.json", "eval_plots"
+# the corpus split of each zero-shot label set -> its template set in templates.json
+LABEL_SETS = {
+    "zeroshot_fashion_mnist": "fashion_mnist",
+    "zeroshot_flags": "flags",
+    "zeroshot_playing_cards": "playing_cards",
+}
+MAX_CONFUSION_CLASSES = 60  # beyond that a confusion matrix is unreadable
+
+
+class _Evaluator:
+    def __init__(self, settings: Settings, model_dir: Path | None) -> None:
+        from components.model.bundle import load_bundle
+        from components.validation.quarantine import load_quarantined_ids
+
+        self.settings, out = settings, settings.paths.artifacts
+        self.model, self.tokenizer = load_bundle(model_dir or out / "model")
+        self.batch = settings.evaluate.batch_size
+        self.exclude = load_quarantined_ids(out / "validation")
+        self.plots = out / PLOTS_DIR
+
+    def split(self, name: str):
+        from components.data.reader import read_split
+
+        return read_split(self.settings.paths.data, name, exclude_ids=self.exclude)
+
+    def image_features(self, samples) -> torch.Tensor:  # [N, E]
+        from components.data.reader import images_to_tensor
+        from components.evaluation.zeroshot import encode_images
+
+        size = self.model.visual.image_size
+        images = images_to_tensor([s.image_png for s in samples], size)
+        return encode_images(self.model, images, self.batch)
+
+    def zero_shot(self, samples, templates: list[str]):
+        """(labels, targets [N], logits [N, C], image features [N, E])."""
+        from components.evaluation.zeroshot import ZERO_SHOT_SCALE, class_embeddings
+
+        labels = sorted({s.concept for s in samples})
+        targets = torch.tensor([labels.index(s.concept) for s in samples])
+        features = self.image_features(samples)
+        classes = class_embeddings(self.model, self.tokenizer, labels, templates, self.batch)
+        return labels, targets, ZERO_SHOT_SCALE * features @ classes.T, features
+
+
+def _heldout_style(ev: _Evaluator) -> dict[str, float]:
+    """The OpenMoji style, never trained on, over every concept name; plus a prediction grid."""
+    from components.evaluation.plots import prediction_grid_plot
+    from components.evaluation.zeroshot import classification_metrics
+
+    samples = ev.split("heldout_style")
+    labels, targets, logits, _ = ev.zero_shot(samples, ev.settings.evaluate.templates)
+    metrics = classification_metrics(logits, targets)
+    shown = torch.randperm(len(samples), generator=torch.Generator().manual_seed(0))[:16]
+    probs = logits.softmax(dim=-1)
+    top = probs.topk(min(3, len(labels)), dim=-1)
+    prediction_grid_plot(
+        [samples[i].image_png for i in shown],
+        [samples[i].concept for i in shown],
+        [
+            [(labels[j], float(p)) for p, j in zip(top.values[i], top.indices[i], strict=True)]
+            for i in shown
+        ],
+        f"zero-shot on the held-out OpenMoji style ({len(labels)} concept names)",
+        ev.plots / "heldout_predictions.png",
+    )
+    return {f"zeroshot_heldout_{k}": v for k, v in metrics.items()}
+
+
+def _label_sets(ev: _Evaluator) -> dict[str, float]:
+    from components.evaluation.linear_probe import linear_probe
+    from components.evaluation.plots import confusion_matrix_plot, per_class_recall_plot
+    from components.evaluation.templates import template_sets
+    from components.evaluation.zeroshot import classification_metrics
+
+    metrics: dict[str, float] = {}
+    for split, template_key in LABEL_SETS.items():
+        samples = ev.split(split)
+        if not samples:
+            continue  # this corpus was built without that source
+        labels, targets, logits, features = ev.zero_shot(samples, template_sets()[template_key])
+        metrics |= {f"{split}_{k}": v for k, v in classification_metrics(logits, targets).items()}
+        predicted = logits.argmax(dim=-1)
+        name = split.removeprefix("zeroshot_")
+        recall = torch.stack(
+            [(predicted[targets == c] == c).float().mean() for c in range(len(labels))]
+        )
+        per_class_recall_plot(
+            recall.nan_to_num(0).numpy(), labels, f"{name}: zero-shot recall per class",
+            ev.plots / f"{name}_per_class_recall.png",
+        )  # fmt: skip
+        if len(labels) <= MAX_CONFUSION_CLASSES:
+            confusion_matrix_plot(
+                predicted.numpy(), targets.numpy(), labels, f"{name}: zero-shot confusion",
+                ev.plots / f"{name}_confusion.png",
+            )  # fmt: skip
+        try:
+            probe = linear_probe(features.numpy(), targets.numpy(), ev.settings.train.seed)
+        except ValueError:  # too few images per class for a train/val/test split
+            continue
+        metrics |= {f"linear_probe_{name}_{k}": v for k, v in probe.items()}
+    return metrics
+
+
+def _retrieval(ev: _Evaluator) -> dict[str, float]:
+    """Noto images of concepts held out of training, against their first caption."""
+    from components.evaluation.plots import retrieval_examples_plot
+    from components.evaluation.zeroshot import encode_texts, retrieval_recall
+
+    samples = ev.split("val")
+    if len(samples) < 2:
+        return {}
+    images = ev.image_features(samples)
+    texts = encode_texts(ev.model, ev.tokenizer, [s.captions[0] for s in samples], ev.batch)
+    ranked = (texts @ images.T).argsort(dim=1, descending=True)[:6, :4]  # [6 captions, top 4]
+    retrieval_examples_plot(
+        [samples[i].captions[0] for i in range(len(ranked))],
+        [[samples[j].image_png for j in row.tolist()] for row in ranked],
+        [[j == i for j in row.tolist()] for i, row in enumerate(ranked)],
+        ev.plots / "retrieval_examples.png",
+    )
+    return {f"retrieval_val_{k}": v for k, v in retrieval_recall(images, texts).items()}
 
 
 def evaluate(settings: Settings, model_dir: Path | None = None) -> dict[str, float]:
-    import mlflow
-    import torch
+    import shutil
 
-    from components.data.reader import images_to_tensor, read_split
-    from components.evaluation.zeroshot import (
-        ZERO_SHOT_SCALE,
-        class_embeddings,
-        classification_metrics,
-        encode_images,
-        encode_texts,
-        retrieval_recall,
-    )
-    from components.model.bundle import load_bundle
+    import mlflow
+
     from components.registry.tracking import configure_mlflow, read_run_id
-    from components.validation.quarantine import load_quarantined_ids
 
     torch.manual_seed(0)
+    ev = _Evaluator(settings, model_dir)
+    if ev.plots.exists():
+        shutil.rmtree(ev.plots)  # only this evaluation's figures
+    metrics = _heldout_style(ev) | _label_sets(ev) | _retrieval(ev)
+
     out = settings.paths.artifacts
-    model, tokenizer = load_bundle(model_dir or out / "model")
-    size, batch = model.visual.image_size, settings.evaluate.batch_size
-    exclude = load_quarantined_ids(out / "validation")
-    metrics: dict[str, float] = {}
-
-    # Zero-shot: the OpenMoji style, never trained on, over every concept name.
-    heldout = read_split(settings.paths.data, "heldout_style", exclude_ids=exclude)
-    labels = sorted({s.concept for s in heldout})
-    targets = torch.tensor([labels.index(s.concept) for s in heldout])
-    image_features = encode_images(
-        model, images_to_tensor([s.image_png for s in heldout], size), batch
-    )
-    classes = class_embeddings(model, tokenizer, labels, settings.evaluate.templates, batch)
-    logits = ZERO_SHOT_SCALE * image_features @ classes.T  # [N, C]
-    metrics |= {
-        f"zeroshot_heldout_{k}": v for k, v in classification_metrics(logits, targets).items()
-    }
-
-    # Retrieval: Noto images of concepts held out of training, against their first caption.
-    val = read_split(settings.paths.data, "val", exclude_ids=exclude)
-    if len(val) >= 2:
-        image_features = encode_images(
-            model, images_to_tensor([s.image_png for s in val], size), batch
-        )
-        text_features = encode_texts(model, tokenizer, [s.captions[0] for s in val], batch)
-        metrics |= {
-            f"retrieval_val_{k}": v
-            for k, v in retrieval_recall(image_features, text_features).items()
-        }
-
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     configure_mlflow(settings)
+    run_id = read_run_id(settings)
     now_ms = int(time.time() * 1000)
-    mlflow.MlflowClient().log_batch(
-        read_run_id(settings),
+    client = mlflow.MlflowClient()
+    client.log_batch(
+        run_id,
         metrics=[mlflow.entities.Metric(f"eval/{k}", v, now_ms, 0) for k, v in metrics.items()],
     )
+    client.log_artifacts(run_id, str(ev.plots), PLOTS_DIR)
     return metrics

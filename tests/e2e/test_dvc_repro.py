@@ -78,3 +78,28 @@ def test_dvc_repro_runs_every_stage_then_nothing(clean_clone):
     assert "Running stage" not in second
     status = _run([sys.executable, "-m", "dvc", "status"], repo, env)
     assert "up to date" in status
+
+
+def test_reproduce_rebuilds_the_registered_version(clean_clone):
+    """`clip-pipeline reproduce` checks out the recorded commit, rebuilds the corpus to the same
+    data version, runs `dvc repro` and matches the registered metrics (tolerance 0.02)."""
+    repo, env = clean_clone
+    if not (repo / "artifacts" / "registration.json").is_file():
+        pytest.skip("needs the registered version of test_dvc_repro_runs_every_stage_then_nothing")
+    out = _run(
+        ["clip-pipeline", "reproduce", "clip-zeroshot", "1", "--tolerance", "0.02"], repo, env
+    )
+    start = out.rindex('{\n  "name"')  # the report is the last JSON object printed
+    report = json.loads(out[start : out.index("\n}", start) + 2])
+    assert report["passed"] is True
+    assert report["data_md5_registered"] == report["data_md5_rebuilt"]
+    assert report["profile"] == "tiny" and len(report["commit"]) == 40
+    assert {"zeroshot_heldout_top1", "retrieval_val_image_to_text_r1"} <= set(report["metrics"])
+    worst = max(diff for _, _, diff in report["metrics"].values())
+    print(f"largest metric difference after reproduction: {worst:.2e}")
+    assert not Path(report["checkout"]).exists()  # the worktree is removed afterwards
+    # the user's registry is untouched: the reproduction registered into its own store
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlruns' / 'mlflow.db'}")
+    assert [str(v.version) for v in client.search_model_versions("name='clip-zeroshot'")] == ["1"]
