@@ -210,8 +210,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 "peak_rss_mb": [p[0] for p in peak],
                 "peak_cuda_mb": [p[1] for p in peak],
             }
-            if logger:
+            if logger:  # what is in MLflow survives a crash from here on, like the weights
                 logger.log_peak_memory(peak, step + 1)
+                logger.flush()
             after = DataPosition.at(step + 1, n, cfg.global_batch_size, cfg.seed)
             with tempfile.TemporaryDirectory() as tmp:
                 ckpt = None
