@@ -101,5 +101,6 @@ def test_reproduce_rebuilds_the_registered_version(clean_clone):
     # the user's registry is untouched: the reproduction registered into its own store
     import mlflow
 
-    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlruns' / 'mlflow.db'}")
+    store = f"sqlite:///{repo / 'mlruns' / 'mlflow.db'}"
+    client = mlflow.MlflowClient(store, registry_uri=store)  # not the process-wide registry
     assert [str(v.version) for v in client.search_model_versions("name='clip-zeroshot'")] == ["1"]

@@ -35,7 +35,10 @@ def test_flow_completes_and_registers_the_champion(retrained):
     assert state.is_completed(), state.message
     summary = state.result()
     settings = load_settings("tiny", workdir=workdir)
-    client = mlflow.MlflowClient(settings.tracking_uri)
+    # this test's stores, whatever an earlier test set process-wide
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    client = mlflow.MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
     name = settings.registry.model_name
 
     registration = summary["registration"]
