@@ -9,12 +9,16 @@ calls. Run it with `clip-pipeline run` or `python -m flows.retrain --profile tin
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
 
 from components.settings import Settings, load_settings
 from flows import user_errors
@@ -24,23 +28,60 @@ user_errors.install()
 
 # Settings carry paths on this machine: stages are side effects on the workdir, not cached values.
 stage = task(cache_policy=NO_CACHE)
+# Steps that talk to S3 or MLflow: retried with growing delays (2, 4, 8 s), jittered.
+remote = {"retries": 3, "retry_delay_seconds": exponential_backoff(2), "retry_jitter_factor": 0.5}
+COMPONENTS = Path(__file__).resolve().parent.parent / "components"
 
 
-@stage(name="build-corpus")
+def _digest(*parts: object) -> str:
+    text = json.dumps([str(p) for p in parts], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _code(package: str) -> str:
+    """The source of one components package: a code change invalidates its cached step."""
+    digest = hashlib.sha256()
+    for path in sorted((COMPONENTS / package).rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _corpus_key(context, parameters: dict[str, Any]) -> str:
+    """Same data parameters, same data code, same workdir: the same corpus (the build is
+    deterministic, byte for byte)."""
+    settings: Settings = parameters["settings"]
+    data = settings.data.model_dump(mode="json")
+    return "corpus-" + _digest(data, _code("data"), settings.paths.workdir)
+
+
+def _validation_key(context, parameters: dict[str, Any]) -> str:
+    """The corpus content, the gate's parameters and code, the workdir."""
+    from components.registry.lineage import corpus_checksum
+
+    settings: Settings = parameters["settings"]
+    return "validation-" + _digest(
+        corpus_checksum(settings.paths.data),
+        settings.validate_.model_dump(mode="json"),
+        _code("validation"),
+        settings.paths.workdir,
+    )
+
+
+@task(name="build-corpus", cache_key_fn=_corpus_key, persist_result=True)
 def build_corpus(settings: Settings) -> dict[str, Any]:
     from components.data.stage import build
 
     return build(settings)
 
 
-@stage(name="version-data", retries=2, retry_delay_seconds=2)
+@stage(name="version-data", **remote)
 def version_data(settings: Settings) -> str:
     from components.data.versioning import dvc_add_data
 
     return dvc_add_data(settings)
 
 
-@stage(name="validate")
+@task(name="validate", cache_key_fn=_validation_key, persist_result=True)
 def validate(settings: Settings) -> dict[str, Any]:
     from components.validation.stage import validate as validate_stage
 
@@ -76,7 +117,7 @@ def export(settings: Settings) -> dict[str, str]:
     return {k: str(v) for k, v in asdict(export_stage(settings)).items()}
 
 
-@stage(name="register", retries=2, retry_delay_seconds=2)
+@stage(name="register", **remote)
 def register(settings: Settings) -> dict[str, Any]:
     from components.registry.register import register as register_stage
 
@@ -93,9 +134,12 @@ def retrain(
     """`overrides`: parameters over params.yaml ({"train": {"epochs": 3}}); `train_run_name`:
     continue that training run from its last checkpoint (a new one when it does not exist)."""
     settings = load_settings(profile, workdir=workdir, overrides=overrides)
-    card = build_corpus(settings)
+    # Cached data steps run again whenever their outputs are gone from the workdir.
+    corpus_there = (settings.paths.data / "card.json").is_file()
+    card = build_corpus.with_options(refresh_cache=not corpus_there)(settings)
     data_version = version_data(settings)
-    validation = validate(settings)
+    report_there = (settings.paths.artifacts / "validation" / "validation.json").is_file()
+    validation = validate.with_options(refresh_cache=not report_there)(settings)
     training = train(settings, train_run_name)
     metrics = evaluate(settings)
     onnx = export(settings)
