@@ -55,37 +55,24 @@ def pick_captions(data: TrainData, indices: torch.Tensor, step: int, seed: int) 
     return torch.stack(rows)  # [B, L]
 
 
-def _worker_nodes(rank: int) -> list[str]:
-    """Every rank's Ray node id, in rank order (rank 0 tags the MLflow run with them)."""
-    import ray
+def _gather(value: Any) -> list[Any]:
+    """Every rank's `value`, in rank order (just this one's outside a process group)."""
     import torch.distributed as dist
 
-    node = ray.get_runtime_context().get_node_id()
     if not dist.is_initialized():
-        return [node]
-    nodes: list[str] = [""] * dist.get_world_size()
-    dist.all_gather_object(nodes, node)
-    return nodes
+        return [value]
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, value)
+    return parts
 
 
-def _peak_memory_mb(device: torch.device) -> torch.Tensor:
+def _peak_memory_mb(device: torch.device) -> list[float]:
     """[peak resident set size, peak CUDA memory allocated] of this process, in MiB."""
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
-    return torch.tensor([rss, cuda], dtype=torch.float64)
-
-
-def _gather_peak_memory(device: torch.device) -> list[list[float]]:
-    import torch.distributed as dist
-
-    mine = _peak_memory_mb(device).tolist()
-    if not dist.is_initialized():
-        return [mine]
-    parts: list[list[float]] = [[] for _ in range(dist.get_world_size())]
-    dist.all_gather_object(parts, mine)
-    return parts
+    return [rss, cuda]
 
 
 def _quiet_report_lines() -> None:
@@ -167,7 +154,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         channels_last=cfg.channels_last,
     )
 
-    nodes = _worker_nodes(rank)
+    nodes = _gather(ray.get_runtime_context().get_node_id())  # per rank: where it runs
     logger = None
     if rank == 0:
         logger = StepLogger(
@@ -203,7 +190,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
         done = step + 1 == total_steps
         if done or (step + 1) % cfg.checkpoint_every_steps == 0:
-            peak = _gather_peak_memory(device)  # [rank][rss MiB, CUDA MiB]
+            peak = _gather(_peak_memory_mb(device))  # [rank][rss MiB, CUDA MiB]
             metrics = {
                 "step": step + 1,
                 "loss": record["loss"],
