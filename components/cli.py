@@ -19,6 +19,11 @@ from components.errors import UserError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Build and version the corpus.")
 app.add_typer(data_app, name="data")
+stack_app = typer.Typer(
+    no_args_is_help=True,
+    help="The local stack of real servers on 127.0.0.1: SeaweedFS (S3), MLflow, Prefect, Ray.",
+)
+app.add_typer(stack_app, name="stack")
 
 _state: dict[str, Any] = {}
 
@@ -38,7 +43,7 @@ def main(
     _state.update(profile=profile, workdir=workdir, overrides=set_)
 
 
-def _settings():
+def _load_settings():
     from components.settings import apply_quiet_env, load_settings, parse_overrides
 
     overrides = parse_overrides(_state.get("overrides") or [])
@@ -48,6 +53,23 @@ def _settings():
     )
     os.environ.setdefault("PREFECT_HOME", str(settings.paths.workdir / ".prefect"))
     apply_quiet_env()
+    return settings
+
+
+def _settings():
+    """The settings, with the local stack's servers in the environment when it is up."""
+    settings = _load_settings()
+    from infra.local.client_env import use_local_stack
+
+    env = use_local_stack(settings)
+    if env:
+        typer.secho(
+            f"using the local stack ({settings.stack_root}): MLflow {env['MLFLOW_TRACKING_URI']}, "
+            f"Prefect {env['PREFECT_API_URL']}, Ray {env['RAY_ADDRESS']}, "
+            f"S3 {env['AWS_ENDPOINT_URL_S3']}",
+            fg=typer.colors.CYAN,
+            err=True,
+        )
     return settings
 
 
@@ -83,6 +105,76 @@ def data_build(
         from components.data.versioning import dvc_add_data
 
         dvc_add_data(settings)
+
+
+@data_app.command("pull")
+@friendly
+def data_pull() -> None:
+    """Fetch the corpus of data.dvc from the DVC remote (CLIP_DVC_REMOTE, else DVC's default)."""
+    from components.data.versioning import pull_data
+
+    settings = _settings()
+    pull_data(settings)
+    typer.echo(f"corpus: {settings.paths.data}")
+
+
+@stack_app.command("up")
+@friendly
+def stack_up() -> None:
+    """Start the servers that are not running, wait until each is healthy, write stack.env."""
+    from infra.local.stack import LocalStack
+
+    settings = _load_settings()
+    stack = LocalStack(settings.stack_root, settings.stack)
+    stack.up(progress=typer.echo)
+    typer.echo(f"logs: {stack.root / 'logs'}")
+    typer.echo(
+        "the pipeline now uses these servers (`clip-pipeline stack env` prints the variables "
+        "for other clients)"
+    )
+
+
+@stack_app.command("down")
+@friendly
+def stack_down() -> None:
+    """Stop the servers this stack started (by their PIDs); their data stays for the next up."""
+    from infra.local.stack import LocalStack
+
+    settings = _load_settings()
+    LocalStack(settings.stack_root, settings.stack).down(progress=typer.echo)
+
+
+@stack_app.command("status")
+@friendly
+def stack_status() -> None:
+    """Each server: running, healthy, PID, URL, log. Exit 1 when one is not healthy."""
+    from infra.local.stack import LocalStack
+
+    settings = _load_settings()
+    rows = LocalStack(settings.stack_root, settings.stack).status()
+    if not rows:
+        typer.echo(f"no stack is up in {settings.stack_root}")
+        raise typer.Exit(code=1)
+    for row in rows:
+        state = "healthy" if row.healthy else ("UNHEALTHY" if row.running else "DOWN")
+        typer.echo(f"{row.name:9s} {state:9s} pid {row.pid:<7d} {row.url:28s} {row.log}")
+    if not all(row.healthy for row in rows):
+        raise typer.Exit(code=1)
+
+
+@stack_app.command("env")
+@friendly
+def stack_env() -> None:
+    """Print `export` lines for the stack's servers: eval "$(clip-pipeline stack env)"."""
+    from infra.local.stack import LocalStack
+
+    settings = _load_settings()
+    stack = LocalStack(settings.stack_root, settings.stack)
+    if not stack.state().get("services"):
+        typer.secho(f"error: no stack is up in {stack.root}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2)
+    for key, value in stack.client_env().items():
+        typer.echo(f"export {key}={value}")
 
 
 @app.command()

@@ -39,6 +39,10 @@ QUIET_ENV = {
     "GX_ANALYTICS_ENABLED": "false",
     "TOKENIZERS_PARALLELISM": "false",
     "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    # The flow retries the steps that talk to MLflow and S3 (with backoff); MLflow's own HTTP
+    # retries (7 by default, up to minutes per request) would only delay the flow's.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
 
 
@@ -196,6 +200,26 @@ class RegistryConfig(_Frozen):
     min_improvement: float = Field(ge=0)
 
 
+class StackConfig(_Frozen):
+    """The local stack of real servers (`clip-pipeline stack up`); not a model parameter."""
+
+    folder: Path = Path(".stack")  # state, logs and data; relative paths are under the workdir
+    bucket: str = Field(default="clip-pipeline", min_length=3)
+    # MLflow's backend store: SQLite in the folder, or PostgreSQL: the server at postgresql_uri
+    # (postgresql+psycopg://user:password@host:port/db), else one the stack starts itself
+    mlflow_backend: Literal["sqlite", "postgresql"] = "sqlite"
+    postgresql_uri: str | None = None
+    ray_num_cpus: int | None = Field(default=None, ge=1)  # null = this machine's cores
+    start_timeout_s: float = Field(default=180, gt=0)
+
+    @field_validator("postgresql_uri")
+    @classmethod
+    def _postgresql(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("postgresql"):
+            raise ValueError(f"{value!r} is not a postgresql:// or postgresql+psycopg:// URI")
+        return value
+
+
 class Paths(_Frozen):
     """Where a run reads and writes. Everything lives under `workdir` unless told otherwise."""
 
@@ -227,6 +251,7 @@ class Settings(_Frozen):
     evaluate: EvaluateConfig
     export: ExportConfig
     registry: RegistryConfig
+    stack: StackConfig = Field(default_factory=StackConfig)
     paths: Paths
 
     @property
@@ -237,9 +262,25 @@ class Settings(_Frozen):
         )
 
     @property
+    def checkpoint_storage(self) -> str | None:
+        """train.storage_path, else CLIP_STORAGE_PATH (the local stack's S3), else None (the
+        default folder under artifacts/)."""
+        return self.train.storage_path or os.environ.get("CLIP_STORAGE_PATH") or None
+
+    @property
+    def dvc_remote(self) -> str | None:
+        """CLIP_DVC_REMOTE: the S3 URL the versioned corpus is pushed to (None: no push)."""
+        return os.environ.get("CLIP_DVC_REMOTE") or None
+
+    @property
+    def stack_root(self) -> Path:
+        folder = self.stack.folder.expanduser()
+        return folder if folder.is_absolute() else self.paths.workdir / folder
+
+    @property
     def sections(self) -> dict[str, Any]:
-        """The resolved parameters, as logged to MLflow."""
-        return self.model_dump(mode="json", by_alias=True, exclude={"paths"})
+        """The resolved parameters, as logged to MLflow (where the servers run is not one)."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"paths", "stack"})
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

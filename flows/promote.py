@@ -14,6 +14,28 @@ from prefect.artifacts import create_markdown_artifact
 from components.registry.promote import Decision
 from components.registry.promote import promote as promote_version
 from components.settings import load_settings
+from infra.local.client_env import use_local_stack
+
+
+def _one_at_a_time(model_name: str) -> str:
+    """A Prefect global concurrency limit of one slot per model: promotions on different
+    machines (the registry lock is per machine) still run one at a time. Created on first use."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    name = f"promote-{model_name}"
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=1)
+                )
+            except ObjectAlreadyExists:  # another promotion created it meanwhile
+                pass
+    return name
 
 
 @flow(name="promote", log_prints=True)
@@ -23,8 +45,12 @@ def promote(
     workdir: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Decision:
+    from prefect.concurrency.sync import concurrency
+
     settings = load_settings(profile, workdir=workdir, overrides=overrides)
-    decision = promote_version(settings, version)
+    use_local_stack(settings)
+    with concurrency(_one_at_a_time(settings.registry.model_name), occupy=1, strict=True):
+        decision = promote_version(settings, version)
     verdict = "promoted to" if decision.promote else "not promoted to"
     get_run_logger().info(
         "version %s %s @%s: %s", version, verdict, settings.registry.champion_alias, decision.reason

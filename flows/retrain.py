@@ -22,14 +22,22 @@ from prefect.tasks import exponential_backoff
 
 from components.settings import Settings, load_settings
 from flows import user_errors
+from flows.failures import report_failure, run_stage, transient
 from flows.promote import promote
+from infra.local.client_env import use_local_stack
 
 user_errors.install()
 
 # Settings carry paths on this machine: stages are side effects on the workdir, not cached values.
 stage = task(cache_policy=NO_CACHE)
-# Steps that talk to S3 or MLflow: retried with growing delays (2, 4, 8 s), jittered.
-remote = {"retries": 3, "retry_delay_seconds": exponential_backoff(2), "retry_jitter_factor": 0.5}
+# Steps that talk to S3 or MLflow: retried with growing delays (2, 4, 8 s), jittered, when the
+# failure is one of reaching them (a bad parameter is not retried).
+remote = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(2),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": transient,
+}
 COMPONENTS = Path(__file__).resolve().parent.parent / "components"
 
 
@@ -99,7 +107,7 @@ def train(settings: Settings, run_name: str | None = None) -> dict[str, Any]:
     return {k: str(v) for k, v in asdict(train_stage(settings, run_name)).items()}
 
 
-@stage(name="evaluate")
+@stage(name="evaluate", **remote)  # logs its figures to MLflow (S3 behind a server)
 def evaluate(settings: Settings) -> dict[str, float]:
     from components.evaluation.stage import evaluate as evaluate_stage
 
@@ -124,7 +132,7 @@ def register(settings: Settings) -> dict[str, Any]:
     return asdict(register_stage(settings))
 
 
-@flow(name="retrain", log_prints=True)
+@flow(name="retrain", log_prints=True, on_failure=[report_failure])
 def retrain(
     profile: str | None = None,
     workdir: str | None = None,
@@ -134,17 +142,19 @@ def retrain(
     """`overrides`: parameters over params.yaml ({"train": {"epochs": 3}}); `train_run_name`:
     continue that training run from its last checkpoint (a new one when it does not exist)."""
     settings = load_settings(profile, workdir=workdir, overrides=overrides)
+    use_local_stack(settings)  # a served or deployed run finds the stack like the CLI does
     # Cached data steps run again whenever their outputs are gone from the workdir.
     corpus_there = (settings.paths.data / "card.json").is_file()
-    card = build_corpus.with_options(refresh_cache=not corpus_there)(settings)
-    data_version = version_data(settings)
+    card = run_stage(build_corpus.with_options(refresh_cache=not corpus_there), settings)
+    data_version = run_stage(version_data, settings)
     report_there = (settings.paths.artifacts / "validation" / "validation.json").is_file()
-    validation = validate.with_options(refresh_cache=not report_there)(settings)
-    training = train(settings, train_run_name)
-    metrics = evaluate(settings)
-    onnx = export(settings)
-    registration = register(settings)
-    decision = promote(
+    validation = run_stage(validate.with_options(refresh_cache=not report_there), settings)
+    training = run_stage(train, settings, train_run_name)
+    metrics = run_stage(evaluate, settings)
+    onnx = run_stage(export, settings)
+    registration = run_stage(register, settings)
+    decision = run_stage(
+        promote,
         registration["version"],
         profile=settings.profile,
         workdir=str(settings.paths.workdir),

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.errors import UserError
+from components.errors import RemoteStoreError, UserError
 from components.registry.lineage import dvc_data_hash
 from components.settings import Settings
 
@@ -41,7 +41,58 @@ def dvc_add_data(settings: Settings) -> str:
     after = dvc_data_hash(workdir)
     state = "unchanged" if before == after else f"new (was {before})"
     print(f"[data] data.dvc md5 {after}: {state}", flush=True)
+    if settings.dvc_remote:
+        push_data(settings)
     return after
+
+
+REMOTE = "pipeline"  # the DVC remote named by CLIP_DVC_REMOTE, kept in .dvc/config.local
+
+
+def use_remote(settings: Settings) -> str:
+    """Make CLIP_DVC_REMOTE the workdir's default DVC remote, in .dvc/config.local (git never
+    sees it); the endpoint from AWS_ENDPOINT_URL_S3, the keys from the AWS_* variables."""
+    from components.data.s3 import endpoint
+
+    workdir, url = settings.paths.workdir, settings.dvc_remote
+    assert url
+    ensure_dvc_repo(workdir)
+    run_dvc(workdir, "remote", "add", "--local", "--default", "--force", REMOTE, url)
+    if endpoint():
+        run_dvc(workdir, "remote", "modify", "--local", REMOTE, "endpointurl", endpoint())
+    return url
+
+
+def _remote_failure(settings: Settings, action: str, err: DvcError) -> RemoteStoreError:
+    from components.data.s3 import endpoint
+
+    where = f"S3 at {endpoint()}" if endpoint() else "S3"
+    return RemoteStoreError(
+        f"cannot {action} the DVC remote {settings.dvc_remote} on {where}: {err}"
+    )
+
+
+def push_data(settings: Settings) -> None:
+    """`dvc push data.dvc` to CLIP_DVC_REMOTE; an unreachable S3 is a RemoteStoreError."""
+    use_remote(settings)
+    try:
+        dvc_push(settings.paths.workdir)
+    except DvcError as err:
+        raise _remote_failure(settings, "push the corpus to", err) from err
+    print(f"[data] pushed to {settings.dvc_remote}", flush=True)
+
+
+def pull_data(settings: Settings) -> None:
+    """`dvc pull data.dvc` from CLIP_DVC_REMOTE, else from the repo's default remote."""
+    workdir = settings.paths.workdir
+    if settings.dvc_remote:
+        use_remote(settings)
+    try:
+        dvc_pull(workdir)
+    except DvcError as err:
+        if settings.dvc_remote:
+            raise _remote_failure(settings, "pull the corpus from", err) from err
+        raise
 
 
 def configure_s3_remote(

@@ -150,7 +150,7 @@ def evaluate(settings: Settings, model_dir: Path | None = None) -> dict[str, flo
 
     import mlflow
 
-    from components.registry.tracking import configure_mlflow, read_run_id
+    from components.registry.tracking import configure_mlflow, reaching_mlflow, read_run_id
 
     torch.manual_seed(0)
     ev = _Evaluator(settings, model_dir)
@@ -161,13 +161,14 @@ def evaluate(settings: Settings, model_dir: Path | None = None) -> dict[str, flo
     out = settings.paths.artifacts
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    configure_mlflow(settings)
-    run_id = read_run_id(settings)
-    now_ms = int(time.time() * 1000)
-    client = mlflow.MlflowClient()
-    client.log_batch(
-        run_id,
-        metrics=[mlflow.entities.Metric(f"eval/{k}", v, now_ms, 0) for k, v in metrics.items()],
-    )
-    client.log_artifacts(run_id, str(ev.plots), PLOTS_DIR)
+    with reaching_mlflow(settings, "logging the evaluation"):
+        configure_mlflow(settings)
+        run_id = read_run_id(settings)
+        now_ms = int(time.time() * 1000)
+        client = mlflow.MlflowClient()
+        metric = mlflow.entities.Metric
+        client.log_batch(
+            run_id, metrics=[metric(f"eval/{k}", v, now_ms, 0) for k, v in metrics.items()]
+        )
+        client.log_artifacts(run_id, str(ev.plots), PLOTS_DIR)
     return metrics

@@ -51,7 +51,7 @@ def register(settings: Settings) -> Registration:
     from components.model.bundle import CONFIG, TOKENIZER
     from components.registry.checks import checks_tags, release_checks
     from components.registry.lineage import lineage_tags
-    from components.registry.tracking import configure_mlflow, read_run_id
+    from components.registry.tracking import configure_mlflow, reaching_mlflow, read_run_id
 
     out = settings.paths.artifacts
     parity = json.loads((out / "onnx" / PARITY_FILE).read_text())
@@ -67,50 +67,51 @@ def register(settings: Settings) -> Registration:
     heldout = read_split(settings.paths.data, "heldout_style")
     labels = sorted({s.concept for s in heldout})
     image_size = json.loads((out / "model" / CONFIG).read_text())["vision_cfg"]["image_size"]
-    configure_mlflow(settings)
-    run_id = read_run_id(settings)
-    with tempfile.TemporaryDirectory() as tmp:
-        meta_path = Path(tmp) / "meta.json"
-        meta_path.write_text(
-            json.dumps(
-                {
-                    "image_size": image_size,
-                    "templates": settings.evaluate.templates,
-                    "labels": labels,
-                }
+    with reaching_mlflow(settings, "logging the model"):
+        configure_mlflow(settings)
+        run_id = read_run_id(settings)
+        with tempfile.TemporaryDirectory() as tmp:
+            meta_path = Path(tmp) / "meta.json"
+            meta_path.write_text(
+                json.dumps(
+                    {
+                        "image_size": image_size,
+                        "templates": settings.evaluate.templates,
+                        "labels": labels,
+                    }
+                )
             )
-        )
-        example = pd.DataFrame({"image": [heldout[0].image_png, heldout[1].image_png]})
-        example_labels = labels[:3]
-        signature = infer_signature(
-            pd.DataFrame({"image": [b"png bytes"]}),
-            pd.DataFrame({label: [0.5] for label in example_labels}),
-            params={"labels": example_labels},
-        )
-        # MLflow fills an omitted param with its default: default to every training concept.
-        signature.params = ParamSchema([ParamSpec("labels", "string", labels, shape=(-1,))])
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pyfunc.log_model(
-                name="zeroshot_model",
-                python_model=ZeroShotClassifier(),
-                artifacts={
-                    "image_encoder": str(out / "onnx" / IMAGE_ONNX),
-                    "text_encoder": str(out / "onnx" / TEXT_ONNX),
-                    "tokenizer": str(out / "model" / TOKENIZER),
-                    "meta": str(meta_path),
-                },
-                code_paths=[str(PROJECT_ROOT / "components")],
-                signature=signature,
-                input_example=(example, {"labels": example_labels}),
-                pip_requirements=serving_requirements(),
+            example = pd.DataFrame({"image": [heldout[0].image_png, heldout[1].image_png]})
+            example_labels = labels[:3]
+            signature = infer_signature(
+                pd.DataFrame({"image": [b"png bytes"]}),
+                pd.DataFrame({label: [0.5] for label in example_labels}),
+                params={"labels": example_labels},
             )
-            mlflow.log_artifacts(str(out / "onnx"), "onnx")
-            # each tower also as an MLflow ONNX-flavour model, for ONNX-native serving tools
-            import onnx
+            # MLflow fills an omitted param with its default: default to every training concept.
+            signature.params = ParamSchema([ParamSpec("labels", "string", labels, shape=(-1,))])
+            with mlflow.start_run(run_id=run_id):
+                info = mlflow.pyfunc.log_model(
+                    name="zeroshot_model",
+                    python_model=ZeroShotClassifier(),
+                    artifacts={
+                        "image_encoder": str(out / "onnx" / IMAGE_ONNX),
+                        "text_encoder": str(out / "onnx" / TEXT_ONNX),
+                        "tokenizer": str(out / "model" / TOKENIZER),
+                        "meta": str(meta_path),
+                    },
+                    code_paths=[str(PROJECT_ROOT / "components")],
+                    signature=signature,
+                    input_example=(example, {"labels": example_labels}),
+                    pip_requirements=serving_requirements(),
+                )
+                mlflow.log_artifacts(str(out / "onnx"), "onnx")
+                # each tower also as an MLflow ONNX-flavour model, for ONNX-native serving tools
+                import onnx
 
-            for tower, file in (("image_encoder", IMAGE_ONNX), ("text_encoder", TEXT_ONNX)):
-                mlflow.onnx.log_model(onnx.load(str(out / "onnx" / file)), name=tower)
-            mlflow.log_artifact(str(out / "metrics.json"))
+                for tower, file in (("image_encoder", IMAGE_ONNX), ("text_encoder", TEXT_ONNX)):
+                    mlflow.onnx.log_model(onnx.load(str(out / "onnx" / file)), name=tower)
+                mlflow.log_artifact(str(out / "metrics.json"))
 
     tags = {
         **lineage_tags(settings),
@@ -122,7 +123,8 @@ def register(settings: Settings) -> Registration:
     tags |= checks_tags(release_checks(out, metrics, gate))
     # Register last, once everything above succeeded, with every tag in the same call: no
     # version exists without its lineage, gate value and checks.
-    version = mlflow.register_model(info.model_uri, settings.registry.model_name, tags=tags)
+    with reaching_mlflow(settings, "registering the model version"):
+        version = mlflow.register_model(info.model_uri, settings.registry.model_name, tags=tags)
     return Registration(
         settings.registry.model_name,
         str(version.version),

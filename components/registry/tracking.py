@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from components.errors import RemoteStoreError
 from components.settings import Settings
 
 RUN_FILE = "run.json"
@@ -40,6 +43,39 @@ def configure_mlflow(settings: Settings):  # -> mlflow.MlflowClient
         client.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(name)
     return client
+
+
+def _short(err: Exception, limit: int = 300) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@contextmanager
+def reaching_mlflow(settings: Settings, action: str) -> Iterator[None]:
+    """Turn a failed request to the MLflow server or its artifact store (S3) into one
+    RemoteStoreError naming which one failed while doing `action`; other errors pass through."""
+    import requests
+    from botocore.exceptions import BotoCoreError, ClientError
+    from mlflow.exceptions import MlflowException
+
+    uri = settings.tracking_uri
+    try:
+        yield
+    except (BotoCoreError, ClientError) as err:  # a client writing to S3 itself
+        raise RemoteStoreError(f"S3 failed while {action}: {_short(err)}") from err
+    except (MlflowException, requests.exceptions.RequestException) as err:
+        text = str(err)
+        if "mlflow-artifacts" in text:  # the server proxies artifacts to its store: S3 here
+            raise RemoteStoreError(
+                f"S3, the artifact store behind the MLflow server {uri}, failed while {action} "
+                f"(the server answered every upload with an error; its log says why): "
+                f"{_short(err)}"
+            ) from err
+        if "API request to" in text or isinstance(err, requests.exceptions.RequestException):
+            raise RemoteStoreError(
+                f"the MLflow server {uri} is unreachable or failing while {action}: {_short(err)}"
+            ) from err
+        raise
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:

@@ -136,7 +136,7 @@ def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
 
     from components.model.bundle import save_bundle
     from components.registry.lineage import corpus_checksum
-    from components.registry.tracking import configure_mlflow, write_run_file
+    from components.registry.tracking import configure_mlflow, reaching_mlflow, write_run_file
     from components.training.checkpoint import HISTORY, WEIGHTS
     from components.training.ray_trainer import fit, ray_session
     from components.training.run_spec import check_run_name, new_run_name, run_spec
@@ -145,7 +145,7 @@ def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
     started = time.perf_counter()
     out = settings.paths.artifacts
     name = check_run_name(run_name) if run_name else new_run_name(settings.profile)
-    storage = resolve_storage(settings.train.storage_path, out, settings.paths.workdir)
+    storage = resolve_storage(settings.checkpoint_storage, out, settings.paths.workdir)
     loop_config, model, tokenizer = build_loop_config(settings)
     spec = run_spec(loop_config, corpus_checksum(settings.paths.data))
 
@@ -179,7 +179,8 @@ def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
         _write_history(history, history_csv)
         wall = time.perf_counter() - started
         mlflow.log_metrics({"train/wall_s": wall, "train/steps": len(history)})
-        mlflow.log_artifacts(str(model_dir), "model_bundle")
+        with reaching_mlflow(settings, "logging the trained model bundle"):
+            mlflow.log_artifacts(str(model_dir), "model_bundle")
         write_run_file(
             out / "train",
             run_id,

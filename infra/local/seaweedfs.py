@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# `weed mini` services whose ports we pin: (flag, has a gRPC port beside it)
+from infra.local.service import free_port
+
+# `weed mini` services whose ports we pin, each with its gRPC port beside it
 _PORTS = ("master.port", "volume.port", "filer.port", "s3.port")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def weed_binary() -> str:
@@ -48,6 +43,8 @@ class SeaweedS3:
     bucket: str = "clip-pipeline"
     host: str = "127.0.0.1"
     s3_port: int = 0  # 0 = a free port
+    # every port and gRPC port, chosen once: a restart comes back on the same endpoint
+    ports: dict[str, int] = field(default_factory=dict)
     process: subprocess.Popen | None = field(default=None, init=False)
 
     @property
@@ -55,10 +52,13 @@ class SeaweedS3:
         return f"http://{self.host}:{self.s3_port}"
 
     def command(self) -> list[str]:
-        ports = {name: free_port(self.host) for name in _PORTS}
-        if self.s3_port:
-            ports["s3.port"] = self.s3_port
-        self.s3_port = ports["s3.port"]
+        if not self.ports:
+            for name in _PORTS:
+                self.ports[name] = free_port(self.host)
+                self.ports[f"{name}.grpc"] = free_port(self.host)
+            if self.s3_port:
+                self.ports["s3.port"] = self.s3_port
+        self.s3_port = self.ports["s3.port"]
         args = [
             weed_binary(),
             f"-logdir={self.root / 'logs'}",
@@ -71,19 +71,21 @@ class SeaweedS3:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
         ]
-        for name, port in ports.items():
-            args += [f"-{name}={port}", f"-{name}.grpc={free_port(self.host)}"]
-        return args
+        return args + [f"-{name}={port}" for name, port in self.ports.items()]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The keys it accepts, and the bucket it creates at start."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "S3_BUCKET": self.bucket,
+        }
 
     def start(self, timeout_s: float = 60) -> SeaweedS3:
         for sub in ("data", "logs"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "S3_BUCKET": self.bucket,  # created at start
-        }
+        env = {**os.environ, **self.env}
         log = (self.root / "logs" / "weed.out").open("ab")
         self.process = subprocess.Popen(
             self.command(), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -103,7 +105,7 @@ class SeaweedS3:
         while time.monotonic() < deadline:
             if self.process and self.process.poll() is not None:
                 raise RuntimeError(f"SeaweedFS exited at start; see {self.root / 'logs'}")
-            if self.healthy() and self._bucket_ready():
+            if self.ready():
                 return
             time.sleep(0.3)
         self.stop()
@@ -119,6 +121,10 @@ class SeaweedS3:
             aws_secret_access_key=self.secret_key,
             region_name="us-east-1",
         )
+
+    def ready(self) -> bool:
+        """S3 answers and the bucket exists."""
+        return self.healthy() and self._bucket_ready()
 
     def _bucket_ready(self) -> bool:
         try:

@@ -1,0 +1,158 @@
+"""One server process of the local stack: started detached (it outlives `stack up`), logged to a
+file of ours, health-checked over HTTP or TCP, and stopped by the PID we recorded, only if that
+PID is still the process we started (its start time is recorded too: PIDs are reused).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from components.errors import UserError
+
+
+class StackError(UserError, RuntimeError):
+    """A stack service failed to start, or is down; the message names it and its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_or_free(preferred: int, host: str = "127.0.0.1") -> int:
+    """The service's usual port when nothing listens there, else any free one."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, preferred))
+            return preferred
+        except OSError:
+            return free_port(host)
+
+
+def http_ok(url: str, expect: str | None = None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            body = response.read(2048).decode(errors="replace")
+            return response.status == 200 and (expect is None or expect in body)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def process_start_time(pid: int) -> float | None:
+    """The process's start time, None when there is no such process."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    log: Path
+    healthy: Callable[[], bool]
+    url: str  # what a person opens or a client connects to
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    stop_signal: int = signal.SIGTERM
+
+    def start(self) -> dict:
+        """Start detached, in its own process group; returns the record kept in the state."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            process = subprocess.Popen(
+                self.command,
+                env={**os.environ, **self.env},
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return {
+            "pid": process.pid,
+            "started": process_start_time(process.pid),
+            "url": self.url,
+            "log": str(self.log),
+            "stop_signal": int(self.stop_signal),
+        }
+
+
+def alive(record: dict) -> bool:
+    """The recorded process still runs (the same process, not a reused PID)."""
+    started = process_start_time(record["pid"])
+    return started is not None and abs(started - (record.get("started") or 0)) < 1.0
+
+
+def wait_healthy(name: str, record: dict, healthy: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not alive(record):
+            raise StackError(f"{name} exited while starting; see its log {record['log']}")
+        if healthy():
+            return
+        time.sleep(0.5)
+    raise StackError(
+        f"{name} did not become healthy in {timeout_s:.0f} s at {record['url']}; "
+        f"see its log {record['log']}"
+    )
+
+
+def stop(record: dict, timeout_s: float = 30) -> bool:
+    """Signal the recorded process group, wait until every process of it is gone, SIGKILL the
+    group if it lingers. False: it was not running."""
+    if not alive(record):
+        return False
+    pgid = record["pid"]
+    try:
+        os.killpg(pgid, record.get("stop_signal", signal.SIGTERM))
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while _group_alive(pgid):
+        if time.monotonic() > deadline:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + 10
+        time.sleep(0.2)
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    """Any process of the group still running (zombies count as gone)."""
+    import psutil
+
+    try:  # collect the leader's exit status when it is our child (in-process starts, tests)
+        os.waitpid(pgid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False

@@ -1,0 +1,326 @@
+"""The local stack: real servers on 127.0.0.1 that the pipeline uses instead of its embedded
+defaults. SeaweedFS (S3, with keys), the MLflow tracking server (SQLite or PostgreSQL backend,
+artifacts on S3), the Prefect server and a Ray head; PostgreSQL too when the stack runs it.
+
+Everything lives in one folder (`stack.folder`, default `.stack/` in the workdir):
+  state.json        the running services: PID, start time, URL, log (the PIDs `down` stops)
+  credentials.json  the S3 keys, made once (0600)
+  stack.env         the client variables (0600): `eval "$(clip-pipeline stack env)"`
+  logs/             one log per service
+  s3/ mlflow/ prefect/ postgres/   their data, kept across restarts
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.settings import QUIET_ENV, StackConfig
+from infra.local import service
+from infra.local.postgres import LocalPostgres
+from infra.local.seaweedfs import SeaweedS3
+from infra.local.service import Service, StackError, free_port, http_ok, port_or_free
+
+HOST = "127.0.0.1"
+# the services' usual ports, taken when free
+USUAL_PORTS = {"s3": 8333, "mlflow": 5000, "prefect": 4200, "ray": 6379, "ray_dashboard": 8265}
+_RAY_PORTS = (
+    "node-manager-port",
+    "object-manager-port",
+    "ray-client-server-port",
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "runtime-env-agent-port",
+    "metrics-export-port",
+)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    running: bool
+    healthy: bool
+    pid: int | None
+    url: str
+    log: str
+
+
+def _bin(name: str) -> str:
+    """A console script of this environment (beside the interpreter), else from PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if not found:
+        raise StackError(f"`{name}` is not installed in this environment")
+    return found
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
+class LocalStack:
+    def __init__(self, root: Path, config: StackConfig | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.config = config or StackConfig()
+        self.state_file = self.root / "state.json"
+        self.env_file = self.root / "stack.env"
+
+    # ---- state -----------------------------------------------------------------------------
+    def state(self) -> dict:
+        if not self.state_file.is_file():
+            return {}
+        return json.loads(self.state_file.read_text())
+
+    def _save(self, state: dict) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_file)  # never a half-written state: `down` relies on it
+
+    def _credentials(self) -> dict[str, str]:
+        path = self.root / "credentials.json"
+        if not path.is_file():
+            keys = {
+                "access_key": "clip" + secrets.token_hex(8),
+                "secret_key": secrets.token_hex(20),
+            }
+            _write_private(path, json.dumps(keys))
+        return json.loads(path.read_text())
+
+    def _ports(self, state: dict) -> dict[str, int]:
+        """Chosen once, then kept: clients and stored configs keep working across restarts."""
+        ports = state.get("ports") or {}
+        for name, usual in USUAL_PORTS.items():
+            ports.setdefault(name, port_or_free(usual))
+        for name in _RAY_PORTS:
+            ports.setdefault(f"ray_{name}", free_port())
+        return ports
+
+    @property
+    def ray_temp_dir(self) -> Path:
+        # Ray's socket paths must stay under 107 characters: a short folder in the temp dir.
+        tag = hashlib.sha1(str(self.root).encode()).hexdigest()[:8]
+        return Path(tempfile.gettempdir()) / f"clip-stack-{tag}"
+
+    # ---- what each service is --------------------------------------------------------------
+    def _s3(self, state: dict) -> SeaweedS3:
+        keys = self._credentials()
+        s3 = SeaweedS3(self.root / "s3", keys["access_key"], keys["secret_key"], self.config.bucket)
+        s3.ports = state.setdefault("seaweed_ports", {})
+        s3.s3_port = state["ports"]["s3"]
+        return s3
+
+    def _postgres(self) -> LocalPostgres | None:
+        if self.config.mlflow_backend != "postgresql" or self.config.postgresql_uri:
+            return None
+        return LocalPostgres(self.root / "postgres", self.root / "logs" / "postgres.log")
+
+    def client_env(self, state: dict | None = None) -> dict[str, str]:
+        """The variables that point the pipeline (and any client) at this stack."""
+        state = state or self.state()
+        ports, keys, bucket = state["ports"], self._credentials(), self.config.bucket
+        return {
+            "MLFLOW_TRACKING_URI": f"http://{HOST}:{ports['mlflow']}",
+            "PREFECT_API_URL": f"http://{HOST}:{ports['prefect']}/api",
+            "RAY_ADDRESS": f"{HOST}:{ports['ray']}",
+            "AWS_ACCESS_KEY_ID": keys["access_key"],
+            "AWS_SECRET_ACCESS_KEY": keys["secret_key"],
+            "AWS_ENDPOINT_URL_S3": f"http://{HOST}:{ports['s3']}",
+            "CLIP_DVC_REMOTE": f"s3://{bucket}/dvcstore",
+            "CLIP_STORAGE_PATH": f"s3://{bucket}/ray",
+        }
+
+    def _services(self, state: dict) -> list[tuple[Service, object]]:
+        """(service, what `up` does after it is healthy) in start order."""
+        ports, logs, client = state["ports"], self.root / "logs", self.client_env(state)
+        quiet = {**QUIET_ENV}
+        s3 = self._s3(state)
+        s3_command = s3.command()
+        services: list[tuple[Service, object]] = []
+        postgres = self._postgres()
+        if postgres is not None:
+            services.append(
+                (postgres.service(state.setdefault("postgres_port", free_port())), postgres)
+            )
+        services.append(
+            (
+                Service(
+                    "seaweedfs", s3_command, logs / "seaweedfs.log", s3.ready, s3.endpoint, s3.env
+                ),
+                None,
+            )
+        )
+        backend = self._mlflow_backend(state, postgres)
+        mlflow_url = client["MLFLOW_TRACKING_URI"]
+        services.append(
+            (
+                Service(
+                    "mlflow",
+                    [
+                        _bin("mlflow"),
+                        "server",
+                        "--host",
+                        HOST,
+                        "--port",
+                        str(ports["mlflow"]),
+                        "--workers",
+                        "1",
+                        "--backend-store-uri",
+                        backend,
+                        "--artifacts-destination",
+                        f"s3://{self.config.bucket}/mlflow",
+                    ],  # fmt: skip
+                    logs / "mlflow.log",
+                    lambda: http_ok(f"{mlflow_url}/health", "OK"),
+                    mlflow_url,
+                    {
+                        **quiet,
+                        "MLFLOW_S3_ENDPOINT_URL": client["AWS_ENDPOINT_URL_S3"],
+                        "AWS_ACCESS_KEY_ID": client["AWS_ACCESS_KEY_ID"],
+                        "AWS_SECRET_ACCESS_KEY": client["AWS_SECRET_ACCESS_KEY"],
+                        "AWS_DEFAULT_REGION": "us-east-1",
+                    },
+                ),
+                None,
+            )
+        )
+        prefect_url = f"http://{HOST}:{ports['prefect']}"
+        services.append(
+            (
+                Service(
+                    "prefect",
+                    [
+                        _bin("prefect"),
+                        "server",
+                        "start",
+                        "--host",
+                        HOST,
+                        "--port",
+                        str(ports["prefect"]),
+                    ],
+                    logs / "prefect.log",
+                    lambda: http_ok(f"{prefect_url}/api/health", "true"),
+                    prefect_url,
+                    {
+                        **quiet,
+                        "PREFECT_HOME": str(self.root / "prefect"),
+                        "PREFECT_API_URL": client["PREFECT_API_URL"],
+                    },
+                ),
+                None,
+            )
+        )
+        dashboard = f"http://{HOST}:{ports['ray_dashboard']}"
+        ray_flags = [f"--{name}={ports[f'ray_{name}']}" for name in _RAY_PORTS]
+        services.append(
+            (
+                Service(
+                    "ray",
+                    [
+                        _bin("ray"),
+                        "start",
+                        "--head",
+                        "--block",
+                        f"--node-ip-address={HOST}",
+                        f"--port={ports['ray']}",
+                        f"--dashboard-host={HOST}",
+                        f"--dashboard-port={ports['ray_dashboard']}",
+                        f"--num-cpus={self.config.ray_num_cpus or os.cpu_count() or 1}",
+                        f"--temp-dir={self.ray_temp_dir}",
+                        "--disable-usage-stats",
+                        *ray_flags,
+                    ],  # fmt: skip
+                    logs / "ray.log",
+                    lambda: http_ok(f"{dashboard}/api/gcs_healthz", "success"),
+                    dashboard,
+                    # the training workers run here: they reach MLflow and S3 like the driver
+                    {**quiet, **client},
+                ),
+                None,
+            )
+        )
+        return services
+
+    def _mlflow_backend(self, state: dict, postgres: LocalPostgres | None) -> str:
+        if self.config.mlflow_backend == "sqlite":
+            (self.root / "mlflow").mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}"
+        if self.config.postgresql_uri:
+            return self.config.postgresql_uri
+        assert postgres is not None
+        return postgres.uri(state["postgres_port"])
+
+    # ---- commands --------------------------------------------------------------------------
+    def up(self, progress=print) -> dict[str, str]:
+        """Start every service that is not running (all of them the first time), wait until
+        each is healthy, write stack.env. A service that fails stops what this call started."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        state = self.state()
+        state["ports"] = self._ports(state)
+        state.setdefault("services", {})
+        started: list[str] = []
+        try:
+            for svc, after in self._services(state):
+                record = state["services"].get(svc.name)
+                if record and service.alive(record):
+                    progress(f"{svc.name:9s} running   {record['url']}  (pid {record['pid']})")
+                    continue
+                record = svc.start()
+                state["services"][svc.name] = record
+                started.append(svc.name)
+                self._save(state)  # recorded before waiting: `down` can stop it whatever happens
+                service.wait_healthy(svc.name, record, svc.healthy, self.config.start_timeout_s)
+                if after is not None:
+                    after.ready(state)  # e.g. PostgreSQL: create MLflow's database
+                progress(f"{svc.name:9s} started   {svc.url}  (pid {record['pid']})")
+        except StackError:
+            for name in reversed(started):
+                service.stop(state["services"].pop(name))
+            self._save(state)
+            raise
+        env = self.client_env(state)
+        _write_private(self.env_file, "".join(f"export {k}={v}\n" for k, v in env.items()))
+        state["env_file"] = str(self.env_file)
+        self._save(state)
+        return env
+
+    def stop_service(self, name: str) -> bool:
+        state = self.state()
+        record = state.get("services", {}).get(name)
+        return bool(record) and service.stop(record)
+
+    def down(self, progress=print) -> list[str]:
+        """Stop the recorded services, newest first; the data folders stay."""
+        state = self.state()
+        stopped = []
+        for name, record in reversed(list(state.get("services", {}).items())):
+            was_running = service.stop(record)
+            progress(f"{name:9s} {'stopped' if was_running else 'was not running'}")
+            if was_running:
+                stopped.append(name)
+        if self.state_file.exists():
+            self.state_file.unlink()
+        if self.env_file.exists():
+            self.env_file.unlink()
+        return stopped
+
+    def status(self) -> list[ServiceStatus]:
+        state = self.state()
+        out = []
+        checks = {svc.name: svc.healthy for svc, _ in self._services(state)} if state else {}
+        for name, record in state.get("services", {}).items():
+            running = service.alive(record)
+            healthy = running and name in checks and checks[name]()
+            out.append(
+                ServiceStatus(name, running, healthy, record["pid"], record["url"], record["log"])
+            )
+        return out
