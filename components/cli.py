@@ -300,5 +300,24 @@ def run(
     print_run_summary(summary)
 
 
+@app.command()
+@friendly
+def serve(
+    cron: str = typer.Option(None, help="another cron schedule than prefect.yaml's"),
+) -> None:
+    """Serve the `weekly` retraining deployment of prefect.yaml (its cron, parameters and limit)
+    from this process: scheduled and triggered runs execute here until Ctrl-C. The global
+    --profile/--workdir/--set become the runs' parameters."""
+    settings = _settings()
+    from flows.schedule import serve as serve_schedule
+
+    parameters: dict[str, Any] = {"profile": settings.profile}
+    if _state.get("workdir"):
+        parameters["workdir"] = str(settings.paths.workdir)
+    if _state["parsed_overrides"]:
+        parameters["overrides"] = _state["parsed_overrides"]
+    serve_schedule(parameters, cron=cron)
+
+
 if __name__ == "__main__":
     sys.exit(app())

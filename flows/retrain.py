@@ -20,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from components.settings import Settings, load_settings
+from components.settings import Settings, apply_quiet_env, load_settings
 from flows import user_errors
 from flows.failures import report_failure, run_stage, transient
 from flows.promote import promote
@@ -142,7 +142,8 @@ def retrain(
     """`overrides`: parameters over params.yaml ({"train": {"epochs": 3}}); `train_run_name`:
     continue that training run from its last checkpoint (a new one when it does not exist)."""
     settings = load_settings(profile, workdir=workdir, overrides=overrides)
-    use_local_stack(settings)  # a served or deployed run finds the stack like the CLI does
+    apply_quiet_env()  # a served or deployed run has not come through the CLI
+    use_local_stack(settings)  # and finds the stack as the CLI does
     # Cached data steps run again whenever their outputs are gone from the workdir.
     corpus_there = (settings.paths.data / "card.json").is_file()
     card = run_stage(build_corpus.with_options(refresh_cache=not corpus_there), settings)

@@ -57,11 +57,16 @@ def tcp_open(host: str, port: int) -> bool:
 
 
 def process_start_time(pid: int) -> float | None:
-    """The process's start time, None when there is no such process."""
+    """The process's start time, None when there is no such process (or only its zombie)."""
     import psutil
 
+    try:  # collect the exit status when it is our child (in-process starts: tests)
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
     try:
-        return psutil.Process(pid).create_time()
+        process = psutil.Process(pid)
+        return None if process.status() == psutil.STATUS_ZOMBIE else process.create_time()
     except psutil.Error:
         return None
 
@@ -119,14 +124,14 @@ def wait_healthy(name: str, record: dict, healthy: Callable[[], bool], timeout_s
     )
 
 
-def stop(record: dict, timeout_s: float = 30) -> bool:
-    """Signal the recorded process group, wait until every process of it is gone, SIGKILL the
-    group if it lingers. False: it was not running."""
+def stop(record: dict, timeout_s: float = 30, sig: int | None = None) -> bool:
+    """Signal the recorded process group (its stop signal, or `sig`), wait until every process
+    of it is gone, SIGKILL the group if it lingers. False: it was not running."""
     if not alive(record):
         return False
     pgid = record["pid"]
     try:
-        os.killpg(pgid, record.get("stop_signal", signal.SIGTERM))
+        os.killpg(pgid, sig or record.get("stop_signal", signal.SIGTERM))
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout_s

@@ -137,6 +137,9 @@ class LocalStack:
             "AWS_ENDPOINT_URL_S3": f"http://{HOST}:{ports['s3']}",
             "CLIP_DVC_REMOTE": f"s3://{bucket}/dvcstore",
             "CLIP_STORAGE_PATH": f"s3://{bucket}/ray",
+            # the head is on 127.0.0.1: a driver must be too (Ray otherwise swaps 127.0.0.1 for
+            # this machine's interface address, where nothing listens)
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         }
 
     def _services(self, state: dict) -> list[tuple[Service, object]]:
@@ -293,10 +296,10 @@ class LocalStack:
         self._save(state)
         return env
 
-    def stop_service(self, name: str) -> bool:
-        state = self.state()
-        record = state.get("services", {}).get(name)
-        return bool(record) and service.stop(record)
+    def stop_service(self, name: str, sig: int | None = None) -> bool:
+        """Stop one service (`sig`: e.g. SIGKILL, a crash); `up` starts it again."""
+        record = self.state().get("services", {}).get(name)
+        return bool(record) and service.stop(record, sig=sig)
 
     def down(self, progress=print) -> list[str]:
         """Stop the recorded services, newest first; the data folders stay."""

@@ -1,0 +1,316 @@
+"""The pipeline against the local stack of real servers (issue 7): SeaweedFS, the MLflow server,
+the Prefect server and a Ray head, started by `infra/local` on 127.0.0.1 in a temporary folder.
+
+- the retrain flow on `tiny` keeps its MLflow artifacts, the DVC remote and the Ray checkpoints
+  in S3, and its run is COMPLETED in the Prefect API;
+- prefect.yaml's weekly deployment registers with its cron, and a triggered run completes on a
+  process worker;
+- S3 stopped mid-pipeline: the S3 step retries, the flow fails naming S3 and the stage, nothing
+  is registered; with S3 back, a rerun completes.
+
+Orchestration is under test here, not accuracy: three epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from components.settings import PROJECT_ROOT
+from infra.local import service
+from infra.local.stack import LocalStack
+
+BIN = Path(sys.executable).parent
+EPOCHS = "train.epochs=3"
+FLOW_TIMEOUT_S = 600
+# variables a test session may hold that must not leak into the runs: the stack sets its own
+_SERVER_VARS = (
+    "PREFECT_API_URL",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "RAY_ADDRESS",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL",
+    "CLIP_DVC_REMOTE",
+    "CLIP_STORAGE_PATH",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER",
+)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    stack = LocalStack(tmp_path_factory.mktemp("stack"))
+    stack.up()
+    yield stack
+    records = list(stack.state()["services"].values())
+    stack.down()
+    assert not any(service.alive(record) for record in records), "a stack process survived"
+
+
+def _env(stack: LocalStack, tmp_path: Path, with_stack_vars: bool = False) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARS}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    if with_stack_vars:  # a worker is told where the Prefect server is, like a user would
+        env |= stack.client_env()
+    return env
+
+
+def _cli(stack: LocalStack, workdir: Path, *args: str) -> list[str]:
+    return [
+        str(BIN / "clip-pipeline"), "--profile", "tiny", "--workdir", str(workdir),
+        "--set", f"stack.folder={stack.root}", "--set", EPOCHS, *args,
+    ]  # fmt: skip
+
+
+def _s3_keys(stack: LocalStack, prefix: str) -> list[str]:
+    import boto3
+
+    env = stack.client_env()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=stack.config.bucket, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def _prefect(stack: LocalStack) -> httpx.Client:
+    return httpx.Client(base_url=stack.client_env()["PREFECT_API_URL"], timeout=30)
+
+
+def _flow_runs_of(api: httpx.Client, workdir: Path) -> list[dict]:
+    """The retrain flow runs whose `workdir` parameter is this test's, oldest first."""
+    runs = api.post(
+        "/flow_runs/filter",
+        json={"flows": {"name": {"any_": ["retrain"]}}, "sort": "START_TIME_ASC"},
+    ).json()
+    return [run for run in runs if run["parameters"].get("workdir") == str(workdir)]
+
+
+def _task_runs(api: httpx.Client, flow_run_id: str) -> dict[str, dict]:
+    """Task name (without Prefect's suffix) -> its task run."""
+    runs = api.post("/task_runs/filter", json={"flow_runs": {"id": {"any_": [flow_run_id]}}}).json()
+    return {run["task_key"].rsplit("-", 1)[0]: run for run in runs}
+
+
+def _mlflow(stack: LocalStack):
+    import mlflow
+
+    uri = stack.client_env()["MLFLOW_TRACKING_URI"]
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _versions(stack: LocalStack, model_name: str) -> list:
+    return _mlflow(stack).search_model_versions(f"name = '{model_name}'")
+
+
+def _data_md5(workdir: Path) -> str:
+    return yaml.safe_load((workdir / "data.dvc").read_text())["outs"][0]["md5"]
+
+
+def test_stack_status_reports_every_service_healthy(stack: LocalStack, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(BIN / "clip-pipeline"), "--set", f"stack.folder={stack.root}", "stack", "status"],
+        env=_env(stack, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()}
+    assert set(lines) == {"seaweedfs", "mlflow", "prefect", "ray"}
+    assert all(" healthy " in line and "127.0.0.1" in line for line in lines.values())
+    # every service logs into the stack's folder
+    assert all(Path(line.split()[-1]).is_relative_to(stack.root) for line in lines.values())
+
+
+def test_retrain_keeps_everything_on_the_stack(
+    stack: LocalStack, workdir_with_sources: Path, tmp_path: Path
+) -> None:
+    workdir = workdir_with_sources
+    proc = subprocess.run(
+        _cli(stack, workdir, "run"),
+        env=_env(stack, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=FLOW_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "using the local stack" in proc.stderr
+
+    # DVC: the corpus version of data.dvc is in the S3 remote
+    md5 = _data_md5(workdir)
+    dvc_keys = _s3_keys(stack, "dvcstore/")
+    assert f"dvcstore/files/md5/{md5[:2]}/{md5[2:]}" in dvc_keys
+    n_files = sum(1 for p in (workdir / "data").rglob("*") if p.is_file())
+    assert len(dvc_keys) >= n_files  # every file of the corpus (identical files share one)
+
+    # MLflow: the registered version's run has its artifacts on S3, behind the server
+    (version,) = _versions(stack, "clip-zeroshot")
+    run = _mlflow(stack).get_run(version.run_id)
+    prefix = f"mlflow/{run.info.experiment_id}/{run.info.run_id}/artifacts/"
+    mlflow_keys = _s3_keys(stack, prefix)
+    for expected in ("onnx/image_encoder.onnx", "onnx/text_encoder.onnx", "metrics.json"):
+        assert prefix + expected in mlflow_keys
+    assert any(key.startswith(prefix + "eval_plots/") for key in mlflow_keys)
+    assert any(key.endswith("/MLmodel") for key in _s3_keys(stack, "mlflow/"))
+
+    # Ray: the checkpoints went to S3, and the training ran on the stack's Ray head
+    assert any("/checkpoint_" in key for key in _s3_keys(stack, "ray/"))
+    dashboard = stack.state()["services"]["ray"]["url"]
+    jobs = httpx.get(f"{dashboard}/api/jobs/", timeout=30).json()
+    assert any(job["type"] == "DRIVER" and job["status"] == "SUCCEEDED" for job in jobs)
+
+    # Prefect: the flow run and each of its stages COMPLETED on the stack's server
+    with _prefect(stack) as api:
+        (flow_run,) = _flow_runs_of(api, workdir)
+        assert flow_run["state_type"] == "COMPLETED"
+        tasks = _task_runs(api, flow_run["id"])
+    for name in ("build_corpus", "version_data", "validate", "train", "evaluate", "register"):
+        assert tasks[name]["state_type"] == "COMPLETED", name
+
+
+def test_weekly_deployment_registers_and_runs_on_a_worker(
+    stack: LocalStack, workdir_with_sources: Path, tmp_path: Path
+) -> None:
+    env = _env(stack, tmp_path, with_stack_vars=True)
+    prefect = str(BIN / "prefect")
+    for command in (
+        [prefect, "--no-prompt", "work-pool", "create", "clip-pipeline", "--type", "process"],
+        [prefect, "--no-prompt", "deploy", "--all"],
+    ):
+        proc = subprocess.run(
+            command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    spec = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"][0]
+    with _prefect(stack) as api:
+        deployment = api.get("/deployments/name/retrain/weekly").json()
+        (schedule,) = deployment["schedules"]
+        assert schedule["schedule"]["cron"] == spec["schedules"][0]["cron"]
+        assert schedule["schedule"]["timezone"] == spec["schedules"][0]["timezone"]
+        assert schedule["active"] and deployment["work_pool_name"] == "clip-pipeline"
+        # trigger a run now, with the test's parameters, and let one worker poll once
+        parameters = {
+            "profile": "tiny",
+            "workdir": str(workdir_with_sources),
+            "overrides": {"train": {"epochs": 3}, "stack": {"folder": str(stack.root)}},
+        }
+        triggered = api.post(
+            f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": parameters}
+        ).json()
+        worker = subprocess.run(
+            [prefect, "worker", "start", "--pool", "clip-pipeline", "--run-once"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=FLOW_TIMEOUT_S,
+        )
+        run = api.get(f"/flow_runs/{triggered['id']}").json()
+        assert run["state_type"] == "COMPLETED", worker.stdout[-4000:] + worker.stderr[-4000:]
+        assert (workdir_with_sources / "artifacts" / "metrics.json").is_file()
+        # the scheduler lays out the coming runs at the cron's times (its loop: every 60 s)
+        starts: list[str] = []
+        deadline = time.monotonic() + 150
+        while not starts and time.monotonic() < deadline:
+            upcoming = api.post(
+                "/flow_runs/filter",
+                json={"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}},
+            ).json()
+            starts = sorted(
+                run["expected_start_time"] for run in upcoming if run["state_type"] == "SCHEDULED"
+            )
+            time.sleep(2)
+        assert starts, "no scheduled run was created from the cron"
+        # the default "0 3 * * 1": Mondays at 03:00 UTC
+        first = datetime.fromisoformat(starts[0].replace("Z", "+00:00"))
+        assert (first.weekday(), first.hour, first.minute) == (0, 3, 0)
+
+
+def _wait_for_task(api: httpx.Client, workdir: Path, task: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + FLOW_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the flow ended before its train stage completed"
+        for flow_run in _flow_runs_of(api, workdir):
+            if _task_runs(api, flow_run["id"]).get(task, {}).get("state_type") == "COMPLETED":
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"{task} did not complete")
+
+
+def test_s3_outage_mid_pipeline_retries_fails_cleanly_then_reruns(
+    stack: LocalStack, workdir_with_sources: Path, tmp_path: Path
+) -> None:
+    workdir, model = workdir_with_sources, "clip-outage"
+    command = _cli(stack, workdir, "--set", f"registry.model_name={model}", "run")
+    log = tmp_path / "run.log"
+    endpoint = stack.client_env()["AWS_ENDPOINT_URL_S3"]
+    with log.open("w") as out, _prefect(stack) as api:
+        proc = subprocess.Popen(
+            command, env=_env(stack, tmp_path), stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_for_task(api, workdir, "train", proc)
+            # S3 crashes after training: the evaluation's figures go to MLflow's store, S3
+            assert stack.stop_service("seaweedfs", sig=signal.SIGKILL)
+            rc = proc.wait(FLOW_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        output = log.read_text()
+        assert rc == 2, output[-4000:]  # a clear error, not a traceback
+        error = [line for line in output.splitlines() if line.startswith("error:")]
+        assert error and "stage 'evaluate' failed" in error[0] and "S3" in error[0], output[-3000:]
+        assert "Traceback" not in output.split("Task run 'evaluate")[-1].split("error:")[-1]
+
+        (failed,) = _flow_runs_of(api, workdir)
+        assert failed["state_type"] == "FAILED"
+        tasks = _task_runs(api, failed["id"])
+        assert tasks["evaluate"]["run_count"] == 4  # the first try and three retries
+        assert "register" not in tasks and "export" not in tasks
+        artifacts = api.post(
+            "/artifacts/filter",
+            json={
+                "artifacts": {
+                    "key": {"any_": ["retrain-failure"]},
+                    "flow_run_id": {"any_": [failed["id"]]},
+                }
+            },
+        ).json()
+        assert artifacts and "`evaluate`" in artifacts[0]["data"]
+
+        # nothing registered: the model name does not exist in the registry
+        assert _versions(stack, model) == []
+
+        # S3 back (same endpoint, same data): a rerun completes and registers version 1
+        stack.up(progress=lambda line: None)
+        assert stack.client_env()["AWS_ENDPOINT_URL_S3"] == endpoint
+        rerun = subprocess.run(
+            command,
+            env=_env(stack, tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=FLOW_TIMEOUT_S,
+        )
+        assert rerun.returncode == 0, rerun.stdout[-4000:] + rerun.stderr[-4000:]
+        assert [v.version for v in _versions(stack, model)] == ["1"]
+        completed = _flow_runs_of(api, workdir)[-1]
+        assert completed["state_type"] == "COMPLETED"
+        assert json.dumps(completed["parameters"]) == json.dumps(failed["parameters"])
