@@ -52,6 +52,8 @@ class SeaweedS3:
         return f"http://{self.host}:{self.s3_port}"
 
     def command(self) -> list[str]:
+        for sub in ("data", "logs"):  # weed exits when it cannot write its log
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
         if not self.ports:
             for name in _PORTS:
                 self.ports[name] = free_port(self.host)
@@ -83,12 +85,11 @@ class SeaweedS3:
         }
 
     def start(self, timeout_s: float = 60) -> SeaweedS3:
-        for sub in ("data", "logs"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
+        command = self.command()
         log = (self.root / "logs" / "weed.out").open("ab")
         self.process = subprocess.Popen(
-            self.command(), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.wait_healthy(timeout_s)
         return self

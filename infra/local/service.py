@@ -32,6 +32,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 def port_or_free(preferred: int, host: str = "127.0.0.1") -> int:
     """The service's usual port when nothing listens there, else any free one."""
     with socket.socket() as sock:
+        # as the servers bind: a port left in TIME_WAIT by a stopped server is free to them
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, preferred))
             return preferred
@@ -81,6 +83,7 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     stop_signal: int = signal.SIGTERM
+    stop_timeout_s: float = 30  # then SIGKILL
 
     def start(self) -> dict:
         """Start detached, in its own process group; returns the record kept in the state."""
@@ -101,6 +104,7 @@ class Service:
             "url": self.url,
             "log": str(self.log),
             "stop_signal": int(self.stop_signal),
+            "stop_timeout_s": self.stop_timeout_s,
         }
 
 
@@ -124,7 +128,7 @@ def wait_healthy(name: str, record: dict, healthy: Callable[[], bool], timeout_s
     )
 
 
-def stop(record: dict, timeout_s: float = 30, sig: int | None = None) -> bool:
+def stop(record: dict, timeout_s: float | None = None, sig: int | None = None) -> bool:
     """Signal the recorded process group (its stop signal, or `sig`), wait until every process
     of it is gone, SIGKILL the group if it lingers. False: it was not running."""
     if not alive(record):
@@ -134,7 +138,7 @@ def stop(record: dict, timeout_s: float = 30, sig: int | None = None) -> bool:
         os.killpg(pgid, sig or record.get("stop_signal", signal.SIGTERM))
     except ProcessLookupError:
         return False
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + (timeout_s or record.get("stop_timeout_s", 30))
     while _group_alive(pgid):
         if time.monotonic() > deadline:
             try:

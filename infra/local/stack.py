@@ -247,6 +247,9 @@ class LocalStack:
                     dashboard,
                     # the training workers run here: they reach MLflow and S3 like the driver
                     {**quiet, **client},
+                    # Ray keeps nothing we need across a stop (checkpoints are in S3); some of
+                    # its processes linger for half a minute after SIGTERM
+                    stop_timeout_s=5,
                 ),
                 None,
             )

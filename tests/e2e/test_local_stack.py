@@ -314,3 +314,33 @@ def test_s3_outage_mid_pipeline_retries_fails_cleanly_then_reruns(
         completed = _flow_runs_of(api, workdir)[-1]
         assert completed["state_type"] == "COMPLETED"
         assert json.dumps(completed["parameters"]) == json.dumps(failed["parameters"])
+
+
+def test_serve_serves_the_same_schedule_until_stopped(stack: LocalStack, tmp_path: Path) -> None:
+    """`clip-pipeline serve`: prefect.yaml's cron and limit, the CLI's profile as a parameter;
+    on Ctrl-C the schedule is paused (no runs pile up while nothing serves it)."""
+    spec = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"][0]
+    command = [
+        str(BIN / "clip-pipeline"), "--profile", "tiny", "--set", f"stack.folder={stack.root}",
+        "serve",
+    ]  # fmt: skip
+    log = tmp_path / "serve.log"
+    with log.open("w") as out, _prefect(stack) as api:
+        proc = subprocess.Popen(command, env=_env(stack, tmp_path), stdout=out, stderr=out)
+        try:
+            deadline, deployment = time.monotonic() + 120, {}
+            while deployment.get("parameters", {}).get("profile") != "tiny":
+                assert proc.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(1)
+                deployment = api.get("/deployments/name/retrain/weekly").json()
+            (schedule,) = deployment["schedules"]
+            assert schedule["schedule"]["cron"] == spec["schedules"][0]["cron"]
+            assert schedule["active"] and not deployment["paused"]
+            assert deployment["global_concurrency_limit"]["limit"] == spec["concurrency_limit"]
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(60) in (0, 130), log.read_text()[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert api.get(f"/deployments/{deployment['id']}").json()["paused"]
