@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PROFILE ?= default
 
-.PHONY: install debian-sources run test lint format repro clean
+.PHONY: install debian-sources run test lint format repro clean stack-up stack-down stack-status serve
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,20 @@ format: install
 repro: install
 	$(BIN)/clip-pipeline data build
 	$(BIN)/dvc repro
+
+# The local stack of real servers (SeaweedFS, MLflow, Prefect, Ray head) on 127.0.0.1; while it
+# is up, `make run` uses it. `make serve` serves the weekly retraining schedule (prefect.yaml).
+stack-up: install
+	$(BIN)/clip-pipeline stack up
+
+stack-down: install
+	$(BIN)/clip-pipeline stack down
+
+stack-status: install
+	$(BIN)/clip-pipeline stack status
+
+serve: install
+	$(BIN)/clip-pipeline --profile $(PROFILE) serve
 
 clean:
 	rm -rf artifacts mlruns .prefect
