@@ -107,15 +107,22 @@ def train(settings: Settings, run_name: str | None = None) -> dict[str, Any]:
     return {k: str(v) for k, v in asdict(train_stage(settings, run_name)).items()}
 
 
-@stage(name="evaluate", **remote)  # logs its figures to MLflow (S3 behind a server)
+@stage(name="evaluate")
 def evaluate(settings: Settings) -> dict[str, float]:
     from components.evaluation.stage import evaluate as evaluate_stage
 
-    metrics = evaluate_stage(settings)
+    metrics = evaluate_stage(settings, log=False)
     create_table_artifact(
         key="evaluation", table=[{"metric": k, "value": round(v, 4)} for k, v in metrics.items()]
     )
     return metrics
+
+
+@stage(name="log-evaluation", **remote)  # to MLflow, figures to its artifact store (S3)
+def log_evaluation(settings: Settings) -> None:
+    from components.evaluation.stage import log_evaluation as log_evaluation_stage
+
+    log_evaluation_stage(settings)
 
 
 @stage(name="export-onnx")
@@ -152,6 +159,7 @@ def retrain(
     validation = run_stage(validate.with_options(refresh_cache=not report_there), settings)
     training = run_stage(train, settings, train_run_name)
     metrics = run_stage(evaluate, settings)
+    run_stage(log_evaluation, settings)
     onnx = run_stage(export, settings)
     registration = run_stage(register, settings)
     decision = run_stage(

@@ -145,12 +145,12 @@ def _retrieval(ev: _Evaluator) -> dict[str, float]:
     return {f"retrieval_val_{k}": v for k, v in retrieval_recall(images, texts).items()}
 
 
-def evaluate(settings: Settings, model_dir: Path | None = None) -> dict[str, float]:
+def evaluate(
+    settings: Settings, model_dir: Path | None = None, log: bool = True
+) -> dict[str, float]:
+    """Every metric and figure -> artifacts/metrics.json and artifacts/eval_plots; then, with
+    `log`, into the training's MLflow run (the flow logs in a step of its own, retried alone)."""
     import shutil
-
-    import mlflow
-
-    from components.registry.tracking import configure_mlflow, reaching_mlflow, read_run_id
 
     torch.manual_seed(0)
     ev = _Evaluator(settings, model_dir)
@@ -161,6 +161,19 @@ def evaluate(settings: Settings, model_dir: Path | None = None) -> dict[str, flo
     out = settings.paths.artifacts
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    if log:
+        log_evaluation(settings)
+    return metrics
+
+
+def log_evaluation(settings: Settings) -> None:
+    """The written metrics (as eval/*) and figures, into the training's MLflow run."""
+    import mlflow
+
+    from components.registry.tracking import configure_mlflow, reaching_mlflow, read_run_id
+
+    out = settings.paths.artifacts
+    metrics = json.loads((out / METRICS_FILE).read_text())
     with reaching_mlflow(settings, "logging the evaluation"):
         configure_mlflow(settings)
         run_id = read_run_id(settings)
@@ -170,5 +183,4 @@ def evaluate(settings: Settings, model_dir: Path | None = None) -> dict[str, flo
         client.log_batch(
             run_id, metrics=[metric(f"eval/{k}", v, now_ms, 0) for k, v in metrics.items()]
         )
-        client.log_artifacts(run_id, str(ev.plots), PLOTS_DIR)
-    return metrics
+        client.log_artifacts(run_id, str(out / PLOTS_DIR), PLOTS_DIR)

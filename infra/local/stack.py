@@ -191,6 +191,10 @@ class LocalStack:
                         "AWS_ACCESS_KEY_ID": client["AWS_ACCESS_KEY_ID"],
                         "AWS_SECRET_ACCESS_KEY": client["AWS_SECRET_ACCESS_KEY"],
                         "AWS_DEFAULT_REGION": "us-east-1",
+                        # one quick retry per S3 request: the client and the flow retry too,
+                        # and retries at three levels multiply into minutes per outage
+                        "AWS_RETRY_MODE": "standard",
+                        "AWS_MAX_ATTEMPTS": "2",
                     },
                 ),
                 None,
