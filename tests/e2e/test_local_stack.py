@@ -181,6 +181,9 @@ def test_retrain_keeps_everything_on_the_stack(
         (flow_run,) = _flow_runs_of(api, workdir)
         assert flow_run["state_type"] == "COMPLETED"
         tasks = _task_runs(api, flow_run["id"])
+        # promotion held the model's one-slot global concurrency limit, and gave it back
+        slot = api.get("/v2/concurrency_limits/promote-clip-zeroshot").json()
+        assert (slot["limit"], slot["active_slots"]) == (1, 0)
     stages = ("build_corpus", "version_data", "validate", "train", "evaluate", "log_evaluation")
     for name in (*stages, "export", "register"):
         assert tasks[name]["state_type"] == "COMPLETED", name
