@@ -1,0 +1,71 @@
+"""A stack service is stopped by the PID recorded at its start, with its whole process group,
+and never when that PID now belongs to another process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from infra.local import service
+from infra.local.service import Service, port_or_free
+
+# a parent that starts a child and both sleep: a server with a worker process
+PARENT_AND_CHILD = (
+    "import subprocess, sys, time; "
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"
+)
+
+
+def _start(tmp_path: Path) -> dict:
+    svc = Service(
+        "sleeper",
+        [sys.executable, "-c", PARENT_AND_CHILD],
+        tmp_path / "logs" / "sleeper.log",
+        healthy=lambda: True,
+        url="-",
+        stop_timeout_s=5,
+    )
+    record = svc.start()
+    deadline = time.monotonic() + 30
+    while len(psutil.Process(record["pid"]).children()) < 1:  # the child is up
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return record
+
+
+def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
+    record = _start(tmp_path)
+    (child,) = psutil.Process(record["pid"]).children()
+    assert service.alive(record) and (tmp_path / "logs" / "sleeper.log").exists()
+    assert service.stop(record) is True
+    assert not service.alive(record)
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    assert service.stop(record) is False  # stopping twice is harmless
+
+
+def test_a_reused_pid_is_not_ours_to_stop(tmp_path: Path) -> None:
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        # the record says "this PID", but a process started at another time
+        record = {"pid": other.pid, "started": psutil.Process(other.pid).create_time() - 100}
+        assert not service.alive(record)
+        assert service.stop(record) is False
+        assert other.poll() is None  # still running: not ours
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_taken_port_is_replaced_by_a_free_one() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        assert port_or_free(taken) != taken
+    assert port_or_free(taken) == taken  # free again
