@@ -118,14 +118,17 @@ def data_pull() -> None:
     typer.echo(f"corpus: {settings.paths.data}")
 
 
+def _stack():  # -> LocalStack, without applying it: these commands manage it
+    from infra.local.stack import LocalStack
+
+    return LocalStack.of(_load_settings())
+
+
 @stack_app.command("up")
 @friendly
 def stack_up() -> None:
     """Start the servers that are not running, wait until each is healthy, write stack.env."""
-    from infra.local.stack import LocalStack
-
-    settings = _load_settings()
-    stack = LocalStack(settings.stack_root, settings.stack)
+    stack = _stack()
     stack.up(progress=typer.echo)
     typer.echo(f"logs: {stack.root / 'logs'}")
     typer.echo(
@@ -138,22 +141,17 @@ def stack_up() -> None:
 @friendly
 def stack_down() -> None:
     """Stop the servers this stack started (by their PIDs); their data stays for the next up."""
-    from infra.local.stack import LocalStack
-
-    settings = _load_settings()
-    LocalStack(settings.stack_root, settings.stack).down(progress=typer.echo)
+    _stack().down(progress=typer.echo)
 
 
 @stack_app.command("status")
 @friendly
 def stack_status() -> None:
     """Each server: running, healthy, PID, URL, log. Exit 1 when one is not healthy."""
-    from infra.local.stack import LocalStack
-
-    settings = _load_settings()
-    rows = LocalStack(settings.stack_root, settings.stack).status()
+    stack = _stack()
+    rows = stack.status()
     if not rows:
-        typer.echo(f"no stack is up in {settings.stack_root}")
+        typer.echo(f"no stack is up in {stack.root}")
         raise typer.Exit(code=1)
     for row in rows:
         state = "healthy" if row.healthy else ("UNHEALTHY" if row.running else "DOWN")
@@ -166,10 +164,7 @@ def stack_status() -> None:
 @friendly
 def stack_env() -> None:
     """Print `export` lines for the stack's servers: eval "$(clip-pipeline stack env)"."""
-    from infra.local.stack import LocalStack
-
-    settings = _load_settings()
-    stack = LocalStack(settings.stack_root, settings.stack)
+    stack = _stack()
     if not stack.state().get("services"):
         typer.secho(f"error: no stack is up in {stack.root}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,6 @@ def deployment_spec(name: str = DEPLOYMENT, path: Path = PREFECT_YAML) -> dict[s
 def serve(parameters: dict[str, Any], name: str = DEPLOYMENT, cron: str | None = None) -> None:
     """Register the deployment (its cron schedule, its concurrency limit) on the Prefect server
     and run its flow runs here until interrupted. `parameters` go over prefect.yaml's."""
-    import os
-
     from prefect.schedules import Cron
 
     from flows.retrain import retrain
@@ -40,11 +39,12 @@ def serve(parameters: dict[str, Any], name: str = DEPLOYMENT, cron: str | None =
             "pipeline then finds it), or set PREFECT_API_URL"
         )
     spec = deployment_spec(name)
-    schedules = [
-        Cron(cron or item["cron"], timezone=item.get("timezone", "UTC"))
-        for item in spec.get("schedules") or []
-        if cron or item.get("cron")
-    ] or ([Cron(cron)] if cron else [])
+    listed = [item for item in spec.get("schedules") or [] if item.get("cron")]
+    if cron:  # instead of prefect.yaml's, in its time zone
+        zone = listed[0].get("timezone", "UTC") if listed else "UTC"
+        schedules = [Cron(cron, timezone=zone)]
+    else:
+        schedules = [Cron(item["cron"], timezone=item.get("timezone", "UTC")) for item in listed]
     retrain.serve(
         name=name,
         schedules=schedules,

@@ -49,18 +49,37 @@ def dvc_add_data(settings: Settings) -> str:
 REMOTE = "pipeline"  # the DVC remote named by CLIP_DVC_REMOTE, kept in .dvc/config.local
 
 
-def use_remote(settings: Settings) -> str:
-    """Make CLIP_DVC_REMOTE the workdir's default DVC remote, in .dvc/config.local (git never
-    sees it); the endpoint from AWS_ENDPOINT_URL_S3, the keys from the AWS_* variables."""
+def configure_s3_remote(
+    workdir: Path,
+    url: str,
+    endpoint_url: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    name: str = "storage",
+    local: bool = False,
+) -> None:
+    """The default DVC remote on S3, in .dvc/config (`local`: in .dvc/config.local, this
+    machine's only). Keys, when given, always go to .dvc/config.local, which git never sees;
+    without them DVC takes the AWS_* variables."""
+    ensure_dvc_repo(workdir)
+    scope = ["--local"] if local else []
+    run_dvc(workdir, "remote", "add", *scope, "--default", "--force", name, url)
+    if endpoint_url:
+        run_dvc(workdir, "remote", "modify", *scope, name, "endpointurl", endpoint_url)
+    for option, value in (("access_key_id", access_key), ("secret_access_key", secret_key)):
+        if value:
+            run_dvc(workdir, "remote", "modify", "--local", name, option, value)
+
+
+def use_remote(settings: Settings) -> None:
+    """Make CLIP_DVC_REMOTE the workdir's default DVC remote, for this machine only; the
+    endpoint from AWS_ENDPOINT_URL_S3, the keys from the AWS_* variables."""
     from components.data.s3 import endpoint
 
-    workdir, url = settings.paths.workdir, settings.dvc_remote
-    assert url
-    ensure_dvc_repo(workdir)
-    run_dvc(workdir, "remote", "add", "--local", "--default", "--force", REMOTE, url)
-    if endpoint():
-        run_dvc(workdir, "remote", "modify", "--local", REMOTE, "endpointurl", endpoint())
-    return url
+    assert settings.dvc_remote
+    configure_s3_remote(
+        settings.paths.workdir, settings.dvc_remote, endpoint(), name=REMOTE, local=True
+    )
 
 
 def _remote_failure(settings: Settings, action: str, err: DvcError) -> RemoteStoreError:
@@ -93,22 +112,6 @@ def pull_data(settings: Settings) -> None:
         if settings.dvc_remote:
             raise _remote_failure(settings, "pull the corpus from", err) from err
         raise
-
-
-def configure_s3_remote(
-    workdir: Path,
-    url: str,
-    endpoint_url: str,
-    access_key: str,
-    secret_key: str,
-    name: str = "storage",
-) -> None:
-    """The default DVC remote on S3. The keys go to .dvc/config.local, which git never sees."""
-    ensure_dvc_repo(workdir)
-    run_dvc(workdir, "remote", "add", "--default", "--force", name, url)
-    run_dvc(workdir, "remote", "modify", name, "endpointurl", endpoint_url)
-    run_dvc(workdir, "remote", "modify", "--local", name, "access_key_id", access_key)
-    run_dvc(workdir, "remote", "modify", "--local", name, "secret_access_key", secret_key)
 
 
 def dvc_push(workdir: Path, target: str = "data.dvc") -> None:

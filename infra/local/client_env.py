@@ -14,7 +14,7 @@ from infra.local.stack import LocalStack
 
 def use_local_stack(settings: Settings) -> dict[str, str] | None:
     """The stack's client variables now in the environment, or None when no stack is up."""
-    stack = LocalStack(settings.stack_root, settings.stack)
+    stack = LocalStack.of(settings)
     state = stack.state()
     if not state.get("services"):
         return None

@@ -82,7 +82,7 @@ class LocalPostgres:
                     "--auth=scram-sha-256",
                     f"--pwfile={pwfile}",
                     "--encoding=UTF8",
-                ]  # fmt: skip
+                ]
             ),
             capture_output=True,
             text=True,
@@ -94,27 +94,16 @@ class LocalPostgres:
             )
 
     def service(self, port: int) -> Service:
-        self.initdb()
-        command = self._as_owner(
-            [
-                pg_binary("postgres"),
-                "-D",
-                str(self.data),
-                "-h",
-                HOST,
-                "-p",
-                str(port),
-                "-k",
-                str(self.sockets),
-            ]  # fmt: skip
-        )
+        command = [pg_binary("postgres"), "-D", str(self.data), "-h", HOST, "-p", str(port)]
         return Service(
             "postgres",
-            command,
+            self._as_owner([*command, "-k", str(self.sockets)]),
             self.log,
             lambda: tcp_open(HOST, port) and self._connects(port),
             f"postgresql://{HOST}:{port}",
             stop_signal=signal.SIGINT,  # fast shutdown: do not wait for clients to leave
+            prepare=self.initdb,
+            on_healthy=lambda: self.create_database(port),
         )
 
     def _connects(self, port: int) -> bool:
@@ -129,11 +118,10 @@ class LocalPostgres:
     def _dsn(self, port: int, database: str) -> str:
         return f"postgresql://{USER}:{self.password}@{HOST}:{port}/{database}"
 
-    def ready(self, state: dict) -> None:
+    def create_database(self, port: int) -> None:
         """MLflow's database, created once."""
         import psycopg
 
-        port = state["postgres_port"]
         with psycopg.connect(self._dsn(port, "postgres"), autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)

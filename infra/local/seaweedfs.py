@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.local.service import free_port
+from infra.local.service import Service, free_port
 
 # `weed mini` services whose ports we pin, each with its gRPC port beside it
 _PORTS = ("master.port", "volume.port", "filer.port", "s3.port")
@@ -83,6 +83,11 @@ class SeaweedS3:
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "S3_BUCKET": self.bucket,
         }
+
+    def service(self, log: Path) -> Service:
+        """This server as a stack service: started detached, stopped by the stack's record."""
+        command = self.command()  # fixes the ports, and so the endpoint
+        return Service("seaweedfs", command, log, self.ready, self.endpoint, self.env)
 
     def start(self, timeout_s: float = 60) -> SeaweedS3:
         env = {**os.environ, **self.env}

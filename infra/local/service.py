@@ -81,18 +81,20 @@ class Service:
     healthy: Callable[[], bool]
     url: str  # what a person opens or a client connects to
     env: dict[str, str] = field(default_factory=dict)
-    cwd: Path | None = None
     stop_signal: int = signal.SIGTERM
     stop_timeout_s: float = 30  # then SIGKILL
+    prepare: Callable[[], None] | None = None  # before the first start (folders, initdb)
+    on_healthy: Callable[[], None] | None = None  # once it answers (e.g. create a database)
 
     def start(self) -> dict:
         """Start detached, in its own process group; returns the record kept in the state."""
+        if self.prepare:
+            self.prepare()
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             process = subprocess.Popen(
                 self.command,
                 env={**os.environ, **self.env},
-                cwd=self.cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

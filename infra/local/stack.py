@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.settings import QUIET_ENV, StackConfig
+from components.settings import QUIET_ENV, Settings, StackConfig
 from infra.local import service
 from infra.local.postgres import LocalPostgres
 from infra.local.seaweedfs import SeaweedS3
@@ -75,6 +75,11 @@ class LocalStack:
         self.state_file = self.root / "state.json"
         self.env_file = self.root / "stack.env"
 
+    @classmethod
+    def of(cls, settings: Settings) -> LocalStack:
+        """The stack of these settings: `stack.folder` under the workdir, `stack:` options."""
+        return cls(settings.stack_root, settings.stack)
+
     # ---- state -----------------------------------------------------------------------------
     def state(self) -> dict:
         if not self.state_file.is_file():
@@ -119,11 +124,6 @@ class LocalStack:
         s3.s3_port = state["ports"]["s3"]
         return s3
 
-    def _postgres(self) -> LocalPostgres | None:
-        if self.config.mlflow_backend != "postgresql" or self.config.postgresql_uri:
-            return None
-        return LocalPostgres(self.root / "postgres", self.root / "logs" / "postgres.log")
-
     def client_env(self, state: dict | None = None) -> dict[str, str]:
         """The variables that point the pipeline (and any client) at this stack."""
         state = state or self.state()
@@ -142,132 +142,106 @@ class LocalStack:
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         }
 
-    def _services(self, state: dict) -> list[tuple[Service, object]]:
-        """(service, what `up` does after it is healthy) in start order."""
-        ports, logs, client = state["ports"], self.root / "logs", self.client_env(state)
-        quiet = {**QUIET_ENV}
-        s3 = self._s3(state)
-        s3_command = s3.command()
-        services: list[tuple[Service, object]] = []
-        postgres = self._postgres()
-        if postgres is not None:
-            services.append(
-                (postgres.service(state.setdefault("postgres_port", free_port())), postgres)
-            )
-        services.append(
-            (
-                Service(
-                    "seaweedfs", s3_command, logs / "seaweedfs.log", s3.ready, s3.endpoint, s3.env
-                ),
-                None,
-            )
-        )
-        backend = self._mlflow_backend(state, postgres)
-        mlflow_url = client["MLFLOW_TRACKING_URI"]
-        services.append(
-            (
-                Service(
-                    "mlflow",
-                    [
-                        _bin("mlflow"),
-                        "server",
-                        "--host",
-                        HOST,
-                        "--port",
-                        str(ports["mlflow"]),
-                        "--workers",
-                        "1",
-                        "--backend-store-uri",
-                        backend,
-                        "--artifacts-destination",
-                        f"s3://{self.config.bucket}/mlflow",
-                    ],  # fmt: skip
-                    logs / "mlflow.log",
-                    lambda: http_ok(f"{mlflow_url}/health", "OK"),
-                    mlflow_url,
-                    {
-                        **quiet,
-                        "MLFLOW_S3_ENDPOINT_URL": client["AWS_ENDPOINT_URL_S3"],
-                        "AWS_ACCESS_KEY_ID": client["AWS_ACCESS_KEY_ID"],
-                        "AWS_SECRET_ACCESS_KEY": client["AWS_SECRET_ACCESS_KEY"],
-                        "AWS_DEFAULT_REGION": "us-east-1",
-                        # one quick retry per S3 request: the client and the flow retry too,
-                        # and retries at three levels multiply into minutes per outage
-                        "AWS_RETRY_MODE": "standard",
-                        "AWS_MAX_ATTEMPTS": "2",
-                    },
-                ),
-                None,
-            )
-        )
-        prefect_url = f"http://{HOST}:{ports['prefect']}"
-        services.append(
-            (
-                Service(
-                    "prefect",
-                    [
-                        _bin("prefect"),
-                        "server",
-                        "start",
-                        "--host",
-                        HOST,
-                        "--port",
-                        str(ports["prefect"]),
-                    ],
-                    logs / "prefect.log",
-                    lambda: http_ok(f"{prefect_url}/api/health", "true"),
-                    prefect_url,
-                    {
-                        **quiet,
-                        "PREFECT_HOME": str(self.root / "prefect"),
-                        "PREFECT_API_URL": client["PREFECT_API_URL"],
-                    },
-                ),
-                None,
-            )
-        )
-        dashboard = f"http://{HOST}:{ports['ray_dashboard']}"
-        ray_flags = [f"--{name}={ports[f'ray_{name}']}" for name in _RAY_PORTS]
-        services.append(
-            (
-                Service(
-                    "ray",
-                    [
-                        _bin("ray"),
-                        "start",
-                        "--head",
-                        "--block",
-                        f"--node-ip-address={HOST}",
-                        f"--port={ports['ray']}",
-                        f"--dashboard-host={HOST}",
-                        f"--dashboard-port={ports['ray_dashboard']}",
-                        f"--num-cpus={self.config.ray_num_cpus or os.cpu_count() or 1}",
-                        f"--temp-dir={self.ray_temp_dir}",
-                        "--disable-usage-stats",
-                        *ray_flags,
-                    ],  # fmt: skip
-                    logs / "ray.log",
-                    lambda: http_ok(f"{dashboard}/api/gcs_healthz", "success"),
-                    dashboard,
-                    # the training workers run here: they reach MLflow and S3 like the driver
-                    {**quiet, **client},
-                    # Ray keeps nothing we need across a stop (checkpoints are in S3); some of
-                    # its processes linger for half a minute after SIGTERM
-                    stop_timeout_s=5,
-                ),
-                None,
-            )
-        )
+    def _services(self, state: dict) -> list[Service]:
+        """Every service of this stack, in start order (building them starts nothing)."""
+        client = self.client_env(state)
+        postgres = None
+        if self.config.mlflow_backend == "postgresql" and not self.config.postgresql_uri:
+            postgres = LocalPostgres(self.root / "postgres", self.root / "logs" / "postgres.log")
+        services = [
+            self._s3(state).service(self.root / "logs" / "seaweedfs.log"),
+            self._mlflow(state, client, postgres),
+            self._prefect(state, client),
+            self._ray(state, client),
+        ]
+        if postgres:  # first: MLflow's backend
+            services.insert(0, postgres.service(state.setdefault("postgres_port", free_port())))
         return services
 
-    def _mlflow_backend(self, state: dict, postgres: LocalPostgres | None) -> str:
+    def _mlflow(self, state: dict, client: dict, postgres: LocalPostgres | None) -> Service:
+        folder = self.root / "mlflow"
         if self.config.mlflow_backend == "sqlite":
-            (self.root / "mlflow").mkdir(parents=True, exist_ok=True)
-            return f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}"
-        if self.config.postgresql_uri:
-            return self.config.postgresql_uri
-        assert postgres is not None
-        return postgres.uri(state["postgres_port"])
+            backend = f"sqlite:///{folder / 'mlflow.db'}"
+        else:
+            backend = self.config.postgresql_uri or postgres.uri(state["postgres_port"])
+        url = client["MLFLOW_TRACKING_URI"]
+        return Service(
+            "mlflow",
+            [
+                _bin("mlflow"),
+                "server",
+                "--host",
+                HOST,
+                "--port",
+                str(state["ports"]["mlflow"]),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                backend,
+                "--artifacts-destination",
+                f"s3://{self.config.bucket}/mlflow",
+            ],
+            self.root / "logs" / "mlflow.log",
+            lambda: http_ok(f"{url}/health", "OK"),
+            url,
+            {
+                **QUIET_ENV,
+                "MLFLOW_S3_ENDPOINT_URL": client["AWS_ENDPOINT_URL_S3"],
+                "AWS_ACCESS_KEY_ID": client["AWS_ACCESS_KEY_ID"],
+                "AWS_SECRET_ACCESS_KEY": client["AWS_SECRET_ACCESS_KEY"],
+                "AWS_DEFAULT_REGION": "us-east-1",
+                # one quick retry per S3 request: the client and the flow retry too, and
+                # retries at three levels multiply into minutes per outage
+                "AWS_RETRY_MODE": "standard",
+                "AWS_MAX_ATTEMPTS": "2",
+            },
+            prepare=lambda: folder.mkdir(parents=True, exist_ok=True),
+        )
+
+    def _prefect(self, state: dict, client: dict) -> Service:
+        port = state["ports"]["prefect"]
+        url = f"http://{HOST}:{port}"
+        return Service(
+            "prefect",
+            [_bin("prefect"), "server", "start", "--host", HOST, "--port", str(port)],
+            self.root / "logs" / "prefect.log",
+            lambda: http_ok(f"{url}/api/health", "true"),
+            url,
+            {
+                **QUIET_ENV,
+                "PREFECT_HOME": str(self.root / "prefect"),
+                "PREFECT_API_URL": client["PREFECT_API_URL"],
+            },
+        )
+
+    def _ray(self, state: dict, client: dict) -> Service:
+        ports = state["ports"]
+        dashboard = f"http://{HOST}:{ports['ray_dashboard']}"
+        return Service(
+            "ray",
+            [
+                _bin("ray"),
+                "start",
+                "--head",
+                "--block",
+                f"--node-ip-address={HOST}",
+                f"--port={ports['ray']}",
+                f"--dashboard-host={HOST}",
+                f"--dashboard-port={ports['ray_dashboard']}",
+                f"--num-cpus={self.config.ray_num_cpus or os.cpu_count() or 1}",
+                f"--temp-dir={self.ray_temp_dir}",
+                "--disable-usage-stats",
+                *(f"--{name}={ports[f'ray_{name}']}" for name in _RAY_PORTS),
+            ],
+            self.root / "logs" / "ray.log",
+            lambda: http_ok(f"{dashboard}/api/gcs_healthz", "success"),
+            dashboard,
+            # the training workers run here: they reach MLflow and S3 like the driver
+            {**QUIET_ENV, **client},
+            # Ray keeps nothing we need across a stop (checkpoints are in S3); some of its
+            # processes linger for half a minute after SIGTERM
+            stop_timeout_s=5,
+        )
 
     # ---- commands --------------------------------------------------------------------------
     def up(self, progress=print) -> dict[str, str]:
@@ -279,7 +253,7 @@ class LocalStack:
         state.setdefault("services", {})
         started: list[str] = []
         try:
-            for svc, after in self._services(state):
+            for svc in self._services(state):
                 record = state["services"].get(svc.name)
                 if record and service.alive(record):
                     progress(f"{svc.name:9s} running   {record['url']}  (pid {record['pid']})")
@@ -289,8 +263,8 @@ class LocalStack:
                 started.append(svc.name)
                 self._save(state)  # recorded before waiting: `down` can stop it whatever happens
                 service.wait_healthy(svc.name, record, svc.healthy, self.config.start_timeout_s)
-                if after is not None:
-                    after.ready(state)  # e.g. PostgreSQL: create MLflow's database
+                if svc.on_healthy:
+                    svc.on_healthy()
                 progress(f"{svc.name:9s} started   {svc.url}  (pid {record['pid']})")
         except StackError:
             for name in reversed(started):
@@ -299,8 +273,6 @@ class LocalStack:
             raise
         env = self.client_env(state)
         _write_private(self.env_file, "".join(f"export {k}={v}\n" for k, v in env.items()))
-        state["env_file"] = str(self.env_file)
-        self._save(state)
         return env
 
     def stop_service(self, name: str, sig: int | None = None) -> bool:
@@ -326,7 +298,7 @@ class LocalStack:
     def status(self) -> list[ServiceStatus]:
         state = self.state()
         out = []
-        checks = {svc.name: svc.healthy for svc, _ in self._services(state)} if state else {}
+        checks = {svc.name: svc.healthy for svc in self._services(state)} if state else {}
         for name, record in state.get("services", {}).items():
             running = service.alive(record)
             healthy = running and name in checks and checks[name]()
