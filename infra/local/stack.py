@@ -145,18 +145,18 @@ class LocalStack:
     def _services(self, state: dict) -> list[Service]:
         """Every service of this stack, in start order (building them starts nothing)."""
         client = self.client_env(state)
-        postgres = None
+        postgres, first = None, []
         if self.config.mlflow_backend == "postgresql" and not self.config.postgresql_uri:
             postgres = LocalPostgres(self.root / "postgres", self.root / "logs" / "postgres.log")
-        services = [
+            # first, and before MLflow's URI is made: it is MLflow's backend, on this port
+            first = [postgres.service(state.setdefault("postgres_port", free_port()))]
+        return [
+            *first,
             self._s3(state).service(self.root / "logs" / "seaweedfs.log"),
             self._mlflow(state, client, postgres),
             self._prefect(state, client),
             self._ray(state, client),
         ]
-        if postgres:  # first: MLflow's backend
-            services.insert(0, postgres.service(state.setdefault("postgres_port", free_port())))
-        return services
 
     def _mlflow(self, state: dict, client: dict, postgres: LocalPostgres | None) -> Service:
         folder = self.root / "mlflow"
