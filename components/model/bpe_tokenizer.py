@@ -16,11 +16,22 @@ import regex
 
 from components.model.tokenizer import FramedTokenizer, clean_text
 
-# Contractions, letter runs, single digits, runs of other non-space characters.
-_WORDS = regex.compile(
-    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
-    regex.IGNORECASE,
+# open_clip's special tokens written as text: a caption that holds them literally gets the
+# special ids, as open_clip 3.x tokenizes it ("<|startoftext|>", OpenAI's spelling, is plain
+# text there: "<|", "startoftext", "|>").
+SPECIAL_TEXT = ("<start_of_text>", "<end_of_text>")
+# The special tokens, contractions, letter runs, single digits, runs of other non-space characters.
+WORD_PATTERN = (
+    "|".join(SPECIAL_TEXT) + r"""|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 )
+_WORDS = regex.compile(WORD_PATTERN, regex.IGNORECASE)
+
+
+def bpe_words(text: str) -> list[str]:
+    """The cleaned text's words, as BPE sees them (special tokens included)."""
+    return _WORDS.findall(clean_text(text))
+
+
 N_MERGES = 49152 - 256 - 2  # the merges CLIP uses out of the file
 
 
@@ -88,8 +99,12 @@ class ClipBPETokenizer(FramedTokenizer):
     def encode_ids(self, text: str) -> list[int]:
         """BPE ids of `text`, without start/end tokens."""
         table = byte_to_char()
+        special = dict(zip(SPECIAL_TEXT, (self.sot, self.eot), strict=True))
         ids = []
-        for word in _WORDS.findall(clean_text(text)):
+        for word in bpe_words(text):
+            if word in special:  # cleaning lower-cased it, so the match is exact here
+                ids.append(special[word])
+                continue
             chars = "".join(table[b] for b in word.encode("utf-8"))
             ids += [self.encoder[piece] for piece in self._bpe(chars)]
         return ids

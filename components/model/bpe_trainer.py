@@ -14,8 +14,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from components.model.bpe_tokenizer import _WORDS, ClipBPETokenizer, byte_to_char, merge_pair
-from components.model.tokenizer import clean_text
+from components.model.bpe_tokenizer import (
+    SPECIAL_TEXT,
+    ClipBPETokenizer,
+    bpe_words,
+    byte_to_char,
+    merge_pair,
+)
 
 BASE_TOKENS = 2 * 256 + 2  # bytes, bytes with "</w>", start and end
 
@@ -25,7 +30,8 @@ def _words(texts: Iterable[str]) -> Counter[str]:
     return Counter(
         "".join(table[b] for b in word.encode("utf-8"))
         for text in texts
-        for word in _WORDS.findall(clean_text(text))
+        for word in bpe_words(text)
+        if word not in SPECIAL_TEXT  # never merged: they map to the start and end ids
     )
 
 
