@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from components.checks.limits import SampleLimits
 from components.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +73,9 @@ class DataConfig(_Frozen):
     # user's own image-text data (CSV/parquet tables or WebDataset shards, local or s3://).
     extra_train_packages: list[str] = Field(default_factory=list)
     user_sources: list[str] = Field(default_factory=list)
+    # Where a user table's image references may point: local folders and s3:// prefixes. Empty:
+    # each table's own folder (or S3 prefix). Anything else is refused as outside_root, unread.
+    user_roots: list[str] = Field(default_factory=list)
     # Debian-packaged sources (scripts/install_debian_sources.sh installs them), [] = off;
     # the caps apply only when some are named: images per captioned source (0 = all, seeded
     # choice) and images per class of a zero-shot label set (0 = all)
@@ -80,17 +84,16 @@ class DataConfig(_Frozen):
     label_set_max_per_class: int = Field(default=50, ge=0)
 
 
-class ValidateConfig(_Frozen):
+class ValidateConfig(SampleLimits):
+    """The gate's parameters. The per-sample limits (caption length, image sides, aspect ratio,
+    pixel and byte caps) are SampleLimits: the data build checks user samples against the same
+    ones at the source, before storing them."""
+
     max_rejected_fraction: float = Field(ge=0.0, le=1.0)
     min_rows: int = Field(ge=0)
     max_rows: int = Field(gt=0)
-    min_caption_chars: int = Field(ge=1)
-    max_caption_chars: int = Field(gt=0)
-    min_image_side: int = Field(gt=0)
-    max_image_side: int = Field(gt=0)
     # Added by components/validation: the manifest's allowed split and source values (a new
-    # source is a deliberate change, so an unknown one stops the gate), and the decoded-pixel cap
-    # checked from the image header before any decoding (decompression bombs).
+    # source is a deliberate change, so an unknown one stops the gate).
     known_splits: tuple[str, ...] = Field(
         default=(
             "train", "val", "heldout_style",
@@ -105,7 +108,6 @@ class ValidateConfig(_Frozen):
         ),
         min_length=1,
     )  # fmt: skip
-    max_image_pixels: int = Field(default=16_777_216, gt=0)
 
 
 class ModelConfig(_Frozen):

@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from components.checks.limits import SampleLimits
 from components.settings import Settings, apply_quiet_env, load_settings
 from flows import user_errors
 from flows.failures import report_failure, run_stage, transient
@@ -55,11 +56,12 @@ def _code(package: str) -> str:
 
 
 def _corpus_key(context, parameters: dict[str, Any]) -> str:
-    """Same data parameters, same data code, same workdir: the same corpus (the build is
-    deterministic, byte for byte)."""
+    """Same data parameters and sample limits (user samples are checked against them), same
+    data and checks code, same workdir: the same corpus (the build is deterministic)."""
     settings: Settings = parameters["settings"]
     data = settings.data.model_dump(mode="json")
-    return "corpus-" + _digest(data, _code("data"), settings.paths.workdir)
+    limits = settings.validate_.model_dump(mode="json", include=set(SampleLimits.model_fields))
+    return "corpus-" + _digest(data, limits, _code("data"), _code("checks"), settings.paths.workdir)
 
 
 def _validation_key(context, parameters: dict[str, Any]) -> str:
@@ -71,6 +73,7 @@ def _validation_key(context, parameters: dict[str, Any]) -> str:
         corpus_checksum(settings.paths.data),
         settings.validate_.model_dump(mode="json"),
         _code("validation"),
+        _code("checks"),
         settings.paths.workdir,
     )
 

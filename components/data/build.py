@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from components.checks.limits import SampleLimits
 from components.data.card import CARD, make_card, write_card
 from components.data.debian_sources import load_debian_sources
 from components.data.errors import DataSourceError
@@ -28,6 +29,7 @@ from components.data.npm_packages import fetch_npm_package, parse_spec, tarball_
 from components.data.openmoji import load_openmoji
 from components.data.plan import PlannedSample, plan_samples
 from components.data.records import SourceImage
+from components.data.rejections import REJECTED, count_reasons, write_rejected
 from components.data.render import Rendered, render_all
 from components.data.twemoji import load_twemoji
 from components.data.user_sources import load_user_sources
@@ -49,7 +51,7 @@ LOADERS: dict[str, Loader] = {
 MAX_WORKERS = 8
 # DataConfig keys that are off when empty; left out of the card then, so that turning nothing
 # on leaves the default corpus byte-identical to one built before these keys existed
-OPTIONAL_KEYS = ("extra_train_packages", "user_sources", "debian_sources")
+OPTIONAL_KEYS = ("extra_train_packages", "user_sources", "user_roots", "debian_sources")
 # keys that only mean something with debian_sources on: left out of the card otherwise
 DEBIAN_ONLY_KEYS = ("debian_max_images_per_source", "label_set_max_per_class")
 
@@ -156,11 +158,14 @@ def _write_shards(
     return rows
 
 
-def _card_params(cfg: DataConfig) -> dict[str, Any]:
+def _card_params(cfg: DataConfig, limits: SampleLimits) -> dict[str, Any]:
     params = cfg.model_dump(mode="json")
     if not cfg.debian_sources:
         params = {k: v for k, v in params.items() if k not in DEBIAN_ONLY_KEYS}
-    return {k: v for k, v in params.items() if k not in OPTIONAL_KEYS or v}
+    params = {k: v for k, v in params.items() if k not in OPTIONAL_KEYS or v}
+    if cfg.user_sources:  # the limits decide which user samples are in
+        params["user_sample_limits"] = limits.model_dump(mode="json")
+    return params
 
 
 def _swap_in(built: Path, out_dir: Path) -> None:
@@ -179,24 +184,33 @@ def _swap_in(built: Path, out_dir: Path) -> None:
 
 
 def build_corpus(
-    cfg: DataConfig, sources_dir: Path, out_dir: Path, *, workers: int | None = None
+    cfg: DataConfig,
+    sources_dir: Path,
+    out_dir: Path,
+    *,
+    limits: SampleLimits | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Build the corpus into `out_dir` and return its card.
 
     Everything is written to a temporary sibling of `out_dir` that replaces it only once
-    complete, so a failed build leaves the previous corpus (or nothing) in place.
-    `workers` threads rasterise images (default: the machine's cores, at most 8).
+    complete, so a failed build leaves the previous corpus (or nothing) in place. User samples
+    are checked against `limits` (the validate section; its defaults when None) at the source:
+    the rejected ones are listed in rejected.parquet and none of their bytes is stored.
+    `workers` threads check and rasterise images (default: the machine's cores, at most 8).
     """
     sources_dir, out_dir = Path(sources_dir), Path(out_dir).absolute()
+    limits = limits or SampleLimits()
+    workers = workers or min(os.cpu_count() or 1, MAX_WORKERS)
     train, train_source = _load(cfg.train_package, sources_dir, cfg.include_skin_tones)
     heldout, heldout_source = _load(cfg.heldout_package, sources_dir, cfg.include_skin_tones)
     sources: dict[str, Any] = {"train": train_source, "heldout": heldout_source}
     taken = {image.source for image in [*train, *heldout]}
     extra, sources["extra_train"] = _load_extra_styles(cfg, sources_dir, taken)
-    user, sources["user"] = load_user_sources(cfg.user_sources)
-    workers = workers or min(os.cpu_count() or 1, MAX_WORKERS)
+    user = load_user_sources(cfg, limits, workers)
+    sources["user"] = user.provenance
     debian, sources["debian"] = load_debian_sources(cfg, workers)
-    planned = plan_samples(cfg, train, heldout, extra, user, debian)
+    planned = plan_samples(cfg, train, heldout, extra, user.images, debian)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))
@@ -204,7 +218,10 @@ def build_corpus(
         building.chmod(0o755)  # mkdtemp makes it private; the corpus is an ordinary folder
         rows = _write_shards(planned, building, cfg, workers)
         write_manifest(rows, building / MANIFEST)
-        card = make_card(rows, _card_params(cfg), {k: v for k, v in sources.items() if v})
+        card = make_card(rows, _card_params(cfg, limits), {k: v for k, v in sources.items() if v})
+        if cfg.user_sources:  # what the source checks refused: references, never bytes
+            write_rejected(user.rejected, building / REJECTED)
+            card["rejected"] = {"total": len(user.rejected), **count_reasons(user.rejected)}
         write_card(card, building / CARD)
         _swap_in(building, out_dir)
     finally:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from components.checks.image import ALLOWED_FORMATS, normalise_to_rgb
+
 # fixed so that rebuilds are byte-identical (same Pillow + zlib => same bytes); level 9 is
 # 5x slower to encode for 2% smaller files
 PNG_COMPRESS_LEVEL = 6
@@ -51,47 +53,15 @@ def render_png(path: Path, size: int) -> bytes:
         return encode_png(to_rgb(image, size))
 
 
-# User images: bytes of unknown quality. Only the formats the validation gate accepts are
-# decoded, and only below its default pixel cap (validate.max_image_pixels), so a hostile
-# header is never expanded in memory here either.
-USER_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+# Debian sources decode files of their own packages; a few Openclipart PNGs are huge, so their
+# decoded size is capped too.
 MAX_DECODE_PIXELS = 4096 * 4096
-_WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-def _eight_bit(image: Image.Image) -> Image.Image:
-    """16-bit and float greyscale scaled to 8 bits (a plain convert() would clip to white)."""
-    if image.mode not in _WIDE_MODES:
-        return image
-    import numpy as np
-
-    pixels = np.asarray(image).astype(np.float64)
-    if image.mode != "F":
-        pixels = pixels / 257.0
-    return Image.fromarray(np.clip(pixels.round(), 0, 255).astype(np.uint8), mode="L")
-
-
-def declared_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the image header, without decoding; None if there is none."""
-    try:
-        with Image.open(io.BytesIO(data), formats=USER_FORMATS) as image:
-            return image.size
-    except Exception:  # untrusted bytes: any failure means "no readable header"
-        return None
-
-
-def render_image_bytes(data: bytes, size: int) -> bytes | None:
-    """The corpus image for user bytes, or None when they are not one whole decodable image
-    within the pixel cap: the build then stores them unchanged for the gate to name why."""
-    try:
-        with Image.open(io.BytesIO(data), formats=USER_FORMATS) as image:
-            if image.width * image.height > MAX_DECODE_PIXELS:
-                return None
-            if image.format == "PNG":  # CRCs and IEND: load() checks neither, the gate does
-                with Image.open(io.BytesIO(data), formats=("PNG",)) as probe:
-                    probe.verify()
-            image.load()
-            upright = ImageOps.exif_transpose(image)  # phone photos store rotation in EXIF
-            return encode_png(to_rgb(_eight_bit(upright), size))
-    except Exception:  # untrusted bytes: any decoder failure is data for the gate, not a crash
-        return None
+def render_user_image(data: bytes, size: int) -> bytes:
+    """The corpus image for user bytes that passed the source checks (components/checks/image.py:
+    an allowed format, decoded in full, within the pixel cap): upright, RGB on white, resized."""
+    with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+        image.load()
+        upright = ImageOps.exif_transpose(image)  # phone photos store rotation in EXIF
+        return encode_png(to_rgb(normalise_to_rgb(upright), size))

@@ -1,6 +1,5 @@
-"""Each sample's image member: the rendered PNG, or user bytes kept unchanged when they do not
-decode, so that the validation gate quarantines them with their reason instead of the build
-crashing on them."""
+"""Each sample's image member: the rendered PNG. User bytes reach this point only after the
+source checks admitted them (user_admission.py); nothing else is ever stored."""
 
 from __future__ import annotations
 
@@ -12,16 +11,15 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from components.data.images import declared_size, render_image_bytes, render_png
+from components.data.images import render_png, render_user_image
 from components.data.records import SourceImage
-from components.data.webdataset import member_extension
 
 MIN_IMAGES_FOR_POOL = 64  # below this a pool is not worth starting
 
 
 @dataclass(frozen=True)
 class Rendered:
-    ext: str  # the image member's extension: "png" unless bytes are kept as supplied
+    ext: str  # the image member's extension
     data: bytes
     width: int
     height: int
@@ -36,14 +34,7 @@ def render_sample(image: SourceImage, size: int) -> Rendered:
     """The image member for one source image (thread-safe: no shared state)."""
     if image.data is None:  # a package's file: known good, errors are the package's fault
         return _png(render_png(image.path, size))
-    png = render_image_bytes(image.data, size)
-    if png is not None:
-        return _png(png)
-    # Kept unchanged. The manifest records the header's size when there is one; without one
-    # (empty, not an image) it records the target size, because the gate checks manifest sizes
-    # before decoding and would otherwise report image_too_small instead of the real reason.
-    width, height = declared_size(image.data) or (size, size)
-    return Rendered(member_extension(image.path), image.data, width, height)
+    return _png(render_user_image(image.data, size))
 
 
 def render_all(images: list[SourceImage], size: int, workers: int) -> Iterator[Rendered]:

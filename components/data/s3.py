@@ -95,19 +95,24 @@ class S3Store:
         except (BotoCoreError, ClientError) as err:
             raise _explain(err, url, "read") from err
 
-    def read_if_exists(self, url: str) -> bytes | None:
-        """The object's bytes, or None when the bucket has no such key (other errors raise)."""
+    def open_object(self, url: str) -> tuple[int, Any] | str:
+        """(size, streaming body) of an object, or a word for a per-object failure: "missing"
+        (no such key) or the refusal's code. A store that cannot be reached raises."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         bucket, key = split_url(url)
         try:
-            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            response = self.client.get_object(Bucket=bucket, Key=key)
         except ClientError as err:
-            if str(err.response.get("Error", {}).get("Code")) in _MISSING:
-                return None
+            code = str(err.response.get("Error", {}).get("Code"))
+            if code in _MISSING:
+                return "missing"
+            if code in _DENIED:
+                return f"access denied ({code})"
             raise _explain(err, url, "read") from err
         except BotoCoreError as err:
             raise _explain(err, url, "read") from err
+        return int(response.get("ContentLength", 0)), response["Body"]
 
     def list_urls(self, prefix_url: str, suffix: str) -> list[str]:
         """Sorted URLs of the objects under `prefix_url` whose key ends with `suffix`."""

@@ -11,4 +11,6 @@ def build(settings: Settings) -> dict[str, Any]:
     """Build shards + manifest + card from the installed sources; returns the card."""
     from components.data.build import build_corpus
 
-    return build_corpus(settings.data, settings.paths.sources, settings.paths.data)
+    return build_corpus(
+        settings.data, settings.paths.sources, settings.paths.data, limits=settings.validate_
+    )

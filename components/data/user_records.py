@@ -1,7 +1,8 @@
-"""One user sample as the build sees it: a SourceImage whose bytes are already read.
+"""One user sample as the build sees it: a candidate (bytes read, nothing checked yet), then,
+once admitted, a SourceImage.
 
 Its code (hence its id, "user-<code>") is the first 16 hex digits of the image's sha256, so the
-same picture gets the same id wherever it came from; user_sources.py suffixes repeats.
+same picture gets the same id wherever it came from (a second copy is a duplicate_image).
 """
 
 from __future__ import annotations
@@ -9,15 +10,28 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.data.records import SourceImage, unique_in_order
+from components.data.records import SourceImage
 
 SOURCE = "user"
 UNKNOWN_LICENSE = "unknown"
 CATEGORY = "user"
 CODE_HEX = 16
+
+
+@dataclass(frozen=True)
+class UserCandidate:
+    """A user sample whose bytes were read from inside the roots, not yet checked."""
+
+    source: str  # the entry of data.user_sources it came from
+    reference: str  # what the user gave: the table's image cell, or shard#key
+    row: int | None  # the table's row, counted from 1 below the header; None in shards
+    data: bytes
+    captions: tuple[bytes, ...]  # as given, not yet known to be UTF-8; the first is primary
+    license: str = ""
 
 
 def text(value: Any) -> str:
@@ -48,13 +62,9 @@ def parse_captions(value: Any) -> list[str]:
     return [] if not text(value) else [text(value)]
 
 
-def user_image(
-    origin: str, data: bytes, caption: str, extra: Iterable[str] = (), license_: str = ""
-) -> SourceImage:
-    """A user sample. Its primary caption is `caption`, else the first extra one; with none at
-    all it is '' and the validation gate rejects the sample (empty_caption)."""
-    captions = unique_in_order([caption, *extra]) or ("",)
-    code = hashlib.sha256(data).hexdigest()[:CODE_HEX]
+def user_image(candidate: UserCandidate, captions: tuple[str, ...]) -> SourceImage:
+    """An admitted user sample: its checked, decoded captions (the first is primary)."""
+    code = hashlib.sha256(candidate.data).hexdigest()[:CODE_HEX]
     return SourceImage(
         source=SOURCE,
         code=code,
@@ -62,7 +72,7 @@ def user_image(
         name=captions[0],
         captions=captions,
         category=CATEGORY,
-        license=license_.strip() or UNKNOWN_LICENSE,
-        path=Path(origin),  # only names the origin (and its extension); the bytes are `data`
-        data=data,
+        license=candidate.license.strip() or UNKNOWN_LICENSE,
+        path=Path(candidate.reference),  # only names the origin; the bytes are `data`
+        data=candidate.data,
     )

@@ -3,43 +3,87 @@
 A source is a folder of .tar files, a glob (`/x/shards-*.tar`), one .tar, or an S3 prefix
 (`s3://bucket/prefix/`). Each sample has an image member (.jpg, .jpeg, .png, .webp) and a caption
 in `.txt` and/or in the `caption` field of `.json` (which may also carry `license`).
+
+Nothing outside the source is read: a shard that is a symlink leaving the folder (or an S3 key
+with '..') is refused as outside_root. Shards are streamed member by member, never extracted to
+disk: a member's name cannot write anywhere, a link member is refused (irregular_member), and a
+shard cut off in the middle keeps the samples before the damage (the rest is unreadable_shard).
 """
 
 from __future__ import annotations
 
 import glob
-import io
 import json
+import os
 import tarfile
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from components.data.errors import DataSourceError, one_line
-from components.data.records import SourceImage
+from components.checks.image import too_many_bytes
+from components.checks.limits import SampleLimits
+from components.checks.reasons import Problem, Reason
+from components.data.confined_read import open_confined
+from components.data.confinement import Roots
+from components.data.errors import DataSourceError
+from components.data.raw_text import as_bytes
+from components.data.rejections import Rejected
 from components.data.s3 import S3Store, is_s3
-from components.data.user_records import parse_captions, user_image
-from components.data.webdataset import image_part, iter_shard
+from components.data.user_records import UserCandidate, parse_captions
+from components.data.webdataset import image_part
 
 SHARD_SUFFIX = ".tar"
 _GLOB_CHARS = ("*", "?", "[")
 
 
-def shard_locations(location: str, store: S3Store) -> list[str]:
-    """The source's shards, sorted (local paths or s3:// URLs)."""
+def _source_root(location: str) -> Path:
+    """The folder a local source confines its shards to: the folder itself, the fixed part of
+    a glob, or a single shard's folder."""
+    if any(char in location for char in _GLOB_CHARS):
+        fixed = location[: min(location.index(c) for c in _GLOB_CHARS if c in location)]
+        return Path(os.path.realpath(Path(fixed.rpartition("/")[0] or ".").absolute()))
+    path = Path(location).absolute()
+    return Path(os.path.realpath(path if path.is_dir() else path.parent))
+
+
+def _local_candidates(location: str) -> list[str]:
+    if any(char in location for char in _GLOB_CHARS):
+        return sorted(p for p in glob.glob(location) if p.endswith(SHARD_SUFFIX))
+    if Path(location).is_dir():
+        return [str(p) for p in sorted(Path(location).glob(f"*{SHARD_SUFFIX}"))]
+    if Path(location).exists() or Path(location).is_symlink():
+        return [location]
+    raise DataSourceError(
+        f"user source {location} does not exist; data.user_sources takes a .csv/.parquet "
+        "table, a folder or glob of WebDataset .tar shards, or an s3:// URL"
+    )
+
+
+def shard_locations(location: str, store: S3Store) -> list[str | Path | Rejected]:
+    """The source's shards, sorted: real local paths or s3:// URLs, and a rejection for each
+    one that lies outside the source."""
+    found: list[str | Path | Rejected] = []
     if is_s3(location):
-        found = [location] if location.endswith(SHARD_SUFFIX) else store.list_urls(location, ".tar")
-    elif any(char in location for char in _GLOB_CHARS):
-        found = [p for p in sorted(glob.glob(location)) if Path(p).is_file()]
-    elif Path(location).is_dir():
-        found = [str(p) for p in sorted(Path(location).glob(f"*{SHARD_SUFFIX}")) if p.is_file()]
-    elif Path(location).is_file():
-        found = [location]
+        urls = [location] if location.endswith(SHARD_SUFFIX) else store.list_urls(location, ".tar")
+        for url in urls:
+            key = url.partition("://")[2].partition("/")[2]
+            if any(part in (".", "..") for part in key.split("/")):
+                problem = Problem(Reason.OUTSIDE_ROOT, f"{url} has '.' or '..' in its key")
+                found.append(Rejected.of(location, url, None, problem))
+            else:
+                found.append(url)
     else:
-        raise DataSourceError(
-            f"user source {location} does not exist; data.user_sources takes a .csv/.parquet "
-            "table, a folder or glob of WebDataset .tar shards, or an s3:// URL"
-        )
+        root = _source_root(location)
+        for candidate in _local_candidates(location):
+            real = Path(os.path.realpath(candidate))
+            if not (real == root or real.is_relative_to(root)):
+                problem = Problem(
+                    Reason.OUTSIDE_ROOT, f"{candidate} is a symlink to {real}, outside {root}"
+                )
+                found.append(Rejected.of(location, candidate, None, problem))
+            else:
+                found.append(real)
     if not found:
         raise DataSourceError(
             f"user source {location} holds no {SHARD_SUFFIX} shards; point it at the folder, "
@@ -56,45 +100,91 @@ def _metadata(parts: dict[str, bytes]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _sample(shard: str, key: str, parts: dict[str, bytes]) -> SourceImage:
-    parts = {ext.lower(): data for ext, data in parts.items()}
+def _sample(source: str, reference: str, parts: dict[str, bytes]) -> UserCandidate | Rejected:
     meta = _metadata(parts)
-    caption = parts["txt"].decode("utf-8", errors="replace") if "txt" in parts else ""
+    caption = parts.get("txt", b"")
     if not caption.strip() and isinstance(meta.get("caption"), str):
-        caption = meta["caption"]
+        caption = as_bytes(meta["caption"])
     image = image_part(parts)
-    ext, data = image if image is not None else ("bin", b"")  # no image: kept, as zero bytes
+    if image is None:
+        problem = Problem(Reason.MISSING_MEMBER, "the sample has no image member")
+        return Rejected.of(source, reference, None, problem)
+    extra = tuple(as_bytes(c) for c in parse_captions(meta.get("captions") or []))
     license_ = meta.get("license") if isinstance(meta.get("license"), str) else ""
-    return user_image(
-        origin=f"{shard}#{key}.{ext}",
-        data=data,
-        caption=caption,
-        extra=parse_captions(meta.get("captions") or []),
-        license_=license_,
-    )
+    return UserCandidate(source, reference, None, image[1], (caption, *extra), license_)
 
 
-def _samples(shard: str, store: S3Store) -> Iterator[tuple[str, dict[str, bytes]]]:
+def _stream(source: str, shard: str, handle: IO[bytes], limits: SampleLimits):
+    """-> Iterator[UserCandidate | Rejected]: the samples of one shard, in archive order."""
+    key, parts, problem = None, {}, None
+
+    def finish() -> UserCandidate | Rejected:
+        reference = f"{shard}#{key}"
+        if problem is not None:
+            return Rejected.of(source, reference, None, problem)
+        return _sample(source, reference, parts)
+
+    n_samples = 0
     try:
-        if is_s3(shard):
-            yield from iter_shard(io.BytesIO(store.read(shard)))
-        else:
-            yield from iter_shard(Path(shard))
+        with tarfile.open(fileobj=handle, mode="r|") as archive:  # a stream: one pass, no seeks
+            for info in archive:
+                name = info.name.rsplit("/", 1)[-1]
+                member_key, _, ext = name.partition(".")
+                if not member_key:  # a folder entry, or a hidden "._0001.jpg" (macOS metadata)
+                    continue
+                if member_key != key:
+                    if key is not None:
+                        yield finish()
+                        n_samples += 1
+                    key, parts, problem = member_key, {}, None
+                if problem is not None:
+                    continue
+                if not info.isfile():  # a link can point at another member or at nothing
+                    problem = Problem(Reason.IRREGULAR_MEMBER, f"{name} is a link or device entry")
+                elif info.size > limits.max_image_bytes:
+                    problem = too_many_bytes(info.size, limits)
+                else:
+                    extracted = archive.extractfile(info)
+                    parts[ext.lower()] = extracted.read() if extracted is not None else b""
     except (tarfile.TarError, OSError, EOFError) as err:
-        what = "not a tar archive" if isinstance(err, tarfile.ReadError) else one_line(err)
-        raise DataSourceError(
-            f"cannot read WebDataset shard {shard} ({what}); check that it is a complete .tar file"
-        ) from err
+        where = f"after {n_samples} samples" if n_samples else "at its start"
+        what = "not a tar archive" if isinstance(err, tarfile.ReadError) and not n_samples else err
+        problem = Problem(Reason.UNREADABLE_SHARD, f"{shard} is damaged {where}: {what}")
+        yield Rejected.of(source, shard, None, problem)
+        return
+    if key is not None:
+        yield finish()
 
 
-def load_shards(location: str, store: S3Store) -> list[SourceImage]:
-    """One user SourceImage per sample, shards in sorted order, samples in archive order."""
-    images = [
-        _sample(shard, key, parts)
-        for shard in shard_locations(location, store)
-        for key, parts in _samples(shard, store)
-        if key  # a hidden file such as "._0001.jpg" (macOS metadata) is not a sample
-    ]
-    if not images:
+def load_shards(
+    location: str, store: S3Store, limits: SampleLimits
+) -> Iterator[UserCandidate | Rejected]:
+    """One candidate or rejection per sample, shards in sorted order, samples in archive order."""
+    n_samples = 0
+    for shard in shard_locations(location, store):
+        if isinstance(shard, Rejected):
+            n_samples += 1
+            yield shard
+        elif isinstance(shard, Path):
+            fd = open_confined(shard, Roots((_source_root(location),), ()))
+            if isinstance(fd, Problem):
+                n_samples += 1
+                yield Rejected.of(location, str(shard), None, fd)
+                continue
+            with os.fdopen(fd, "rb") as handle:
+                for sample in _stream(location, str(shard), handle, limits):
+                    n_samples += 1
+                    yield sample
+        else:
+            found = store.open_object(shard)
+            if isinstance(found, str):
+                n_samples += 1
+                problem = Problem(Reason.UNREADABLE_FILE, f"{shard}: {found}")
+                yield Rejected.of(location, shard, None, problem)
+                continue
+            with closing(found[1]) as body:
+                for sample in _stream(location, shard, body, limits):
+                    n_samples += 1
+                    yield sample
+    if not n_samples:
         raise DataSourceError(f"the shards of user source {location} hold no samples")
-    return images

@@ -1,58 +1,78 @@
 """The user's own image-text data (data.user_sources): tables or WebDataset shards, local or S3.
 
-Returns user SourceImages with unique codes, plus a provenance entry per source for the card.
+Every row or sample becomes an admitted SourceImage or a Rejected entry (never both, never an
+aborted build); a source that cannot be read at all is the user's mistake (DataSourceError).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-from collections import Counter
+import logging
+from dataclasses import dataclass
 from typing import Any
 
+from components.checks.limits import SampleLimits
+from components.data.raw_text import as_bytes
 from components.data.records import SourceImage
+from components.data.rejections import Rejected, count_reasons
 from components.data.s3 import S3Store
+from components.data.user_admission import admit
 from components.data.user_shards import load_shards
 from components.data.user_tables import is_table, load_table
+from components.settings import DataConfig
+
+log = logging.getLogger(__name__)
 
 
-def _unique_codes(images: list[SourceImage]) -> list[SourceImage]:
-    """Ids must be unique, so the 2nd, 3rd... sample with the same image gets "-2", "-3"...
-    (the validation gate then rejects it as a duplicate image, as it should)."""
-    seen: Counter[str] = Counter()
-    unique: list[SourceImage] = []
-    for image in images:
-        seen[image.code] += 1
-        if seen[image.code] > 1:
-            code = f"{image.code}-{seen[image.code]}"
-            image = dataclasses.replace(image, code=code, base_code=code)
-        unique.append(image)
-    return unique
+@dataclass(frozen=True)
+class UserData:
+    images: list[SourceImage]  # admitted, in source order
+    rejected: list[Rejected]  # in source order
+    provenance: list[dict[str, Any]]  # one entry per source, for the card
 
 
-def _provenance(location: str, kind: str, images: list[SourceImage]) -> dict[str, Any]:
-    """What the card records: the source, its size, and a digest of exactly what was read."""
+def _provenance(
+    location: str, kind: str, images: list[SourceImage], rejected: list[Rejected]
+) -> dict[str, Any]:
+    """What the card records: the source, its counts, and a digest of exactly what was read."""
     digest = hashlib.sha256()
     for image in images:
         assert image.data is not None  # user images are always read up front
         digest.update(hashlib.sha256(image.data).digest())
         digest.update("\x1f".join((*image.captions, image.license)).encode("utf-8") + b"\x1e")
-    return {
+    for r in rejected:
+        digest.update(as_bytes("\x1f".join((r.reference, r.reason, r.sha256 or ""))) + b"\x1e")
+    entry: dict[str, Any] = {
         "location": location,
         "kind": kind,
         "samples": len(images),
         "content_sha256": digest.hexdigest(),
     }
+    if rejected:
+        entry["rejected"] = count_reasons(rejected)
+    return entry
 
 
-def load_user_sources(locations: list[str]) -> tuple[list[SourceImage], list[dict[str, Any]]]:
-    """Every sample of every source, in the order given, and one provenance entry per source."""
+def load_user_sources(cfg: DataConfig, limits: SampleLimits, workers: int) -> UserData:
+    """Every sample of every source, checked at the source, in the order given."""
     store = S3Store()  # connects only if a source is on S3
     images: list[SourceImage] = []
+    rejected: list[Rejected] = []
     provenance: list[dict[str, Any]] = []
-    for location in locations:
+    first_with: dict[str, str] = {}  # duplicates are found across sources
+    for location in cfg.user_sources:
         kind = "table" if is_table(location) else "webdataset"
-        loaded = load_table(location, store) if kind == "table" else load_shards(location, store)
-        provenance.append(_provenance(location, kind, loaded))
-        images += loaded
-    return _unique_codes(images), provenance
+        if kind == "table":
+            items = load_table(location, store, cfg.user_roots, limits)
+        else:
+            items = load_shards(location, store, limits)
+        kept, refused = admit(items, limits, workers, first_with)
+        images += kept
+        rejected += refused
+        provenance.append(_provenance(location, kind, kept, refused))
+        reasons = ", ".join(f"{n} {reason}" for reason, n in count_reasons(refused).items())
+        log.info(
+            "user %s %s: %d samples admitted, %d rejected%s",
+            kind, location, len(kept), len(refused), f" ({reasons})" if reasons else "",
+        )  # fmt: skip
+    return UserData(images, rejected, provenance)

@@ -15,17 +15,11 @@ from typing import IO
 Sample = tuple[str, dict[str, bytes]]  # (key, {extension: bytes})
 
 # Image members, in the order a reader prefers them when a sample has several. The corpus's own
-# images are always .png; user bytes that do not decode are kept under their source's extension
-# (or .bin) so the validation gate sees, and rejects, exactly what the user supplied.
+# images are always .png; shards from elsewhere (a user's, img2dataset's) may hold the others,
+# and .bin for bytes of no image type, which the validation gate names when it rejects them.
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif")
 UNKNOWN_IMAGE_EXTENSION = "bin"
 TEXT_EXTENSIONS = ("txt", "json")  # the caption and the metadata: never an image
-
-
-def member_extension(name: str | PurePath) -> str:
-    """The image member extension for a file called `name`: its own if it is an image type."""
-    suffix = PurePath(name).suffix.lower().lstrip(".")
-    return suffix if suffix in IMAGE_EXTENSIONS else UNKNOWN_IMAGE_EXTENSION
 
 
 def image_part(parts: Mapping[str, bytes]) -> tuple[str, bytes] | None:

@@ -15,23 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from components.checks.caption import check_caption
+from components.checks.image import ImageCheck, check_image
+from components.checks.reasons import Problem, Reason
 from components.data.webdataset import IMAGE_EXTENSIONS, UNKNOWN_IMAGE_EXTENSION
-from components.validation.reasons import Reason
-from components.validation.sample_checks import (
-    ImageCheck,
-    Problem,
-    check_caption,
-    check_image,
-    check_metadata,
-)
+from components.validation.sample_checks import check_metadata
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from components.settings import ValidateConfig
 
-# The WebDataset sample: an image (whatever its type: the corpus writes .png, user bytes that do
-# not decode keep their own extension), a caption and metadata.
+# The WebDataset sample: an image (whatever its type: the corpus writes .png, shards from
+# elsewhere may hold others), a caption and metadata.
 IMAGE_MEMBER_EXTENSIONS = (*IMAGE_EXTENSIONS, UNKNOWN_IMAGE_EXTENSION)
 TEXT_MEMBER_EXTENSIONS = ("txt", "json")
 NEEDED_COLUMNS = ("id", "shard", "key", "image_sha256")  # what locating a sample takes

@@ -37,9 +37,10 @@ from components.validation.report import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from components.checks.reasons import Problem
+    from components.data.rejections import Rejected
     from components.settings import ValidateConfig
     from components.validation.manifest_suite import SuiteResult
-    from components.validation.sample_checks import Problem
 
 __all__ = ["GateFailed", "ValidationReport", "load_quarantined_ids", "validate_corpus"]
 
@@ -98,8 +99,30 @@ def _rejections(manifest: pd.DataFrame, problems: dict[int, Problem]) -> list[Re
             split=_cell(manifest, "split", pos),
             reason=problem.reason,
             detail=problem.detail,
+            reference=f"{_cell(manifest, 'shard', pos)}#{_cell(manifest, 'key', pos)}",
+            sha256=_cell(manifest, "image_sha256", pos),
         )
         for pos, problem in sorted(problems.items())
+    ]
+
+
+def _read_build_rejections(data_dir: Path) -> list[Rejected]:
+    """What the data build refused at the source (rejected.parquet; none without user data)."""
+    from components.data.rejections import REJECTED, read_rejected
+
+    try:
+        return read_rejected(data_dir)
+    except Exception as err:  # any reader failure means the same thing: the file is damaged
+        raise _Unreadable(
+            f"Data validation failed: {data_dir / REJECTED} cannot be read "
+            f"({type(err).__name__}). Rebuild the corpus, then run validation again."
+        ) from err
+
+
+def _as_report_rows(refused: list[Rejected], first_row: int) -> list[Rejection]:
+    return [
+        Rejection(first_row + n, "", "user", "", r.reason, r.detail, r.reference, r.sha256 or "")
+        for n, r in enumerate(refused)
     ]
 
 
@@ -122,9 +145,16 @@ class _Findings:
     normalised: dict[str, int]
     n_decoded: int
     decode_skipped: bool  # the manifest lacks the columns that locate a sample
+    build_rejections: list[Rejection]  # refused by the data build's source checks
 
 
-def _inspect(data_dir: Path, manifest: pd.DataFrame, cfg: ValidateConfig, docs: Path) -> _Findings:
+def _inspect(
+    data_dir: Path,
+    manifest: pd.DataFrame,
+    refused: list[Rejected],
+    cfg: ValidateConfig,
+    docs: Path,
+) -> _Findings:
     """Run the manifest suite, then decode every row it did not already reject."""
     from components.validation.decode_checks import NEEDED_COLUMNS, run_decode_checks
     from components.validation.manifest_suite import run_manifest_suite
@@ -132,11 +162,13 @@ def _inspect(data_dir: Path, manifest: pd.DataFrame, cfg: ValidateConfig, docs: 
     suite = run_manifest_suite(manifest, cfg, docs)
     problems = dict(suite.row_problems)
     if not set(NEEDED_COLUMNS) <= set(manifest.columns):
-        return _Findings(suite, problems, (), {}, 0, decode_skipped=len(manifest) > 0)
+        built = _as_report_rows(refused, len(manifest))
+        return _Findings(suite, problems, (), {}, 0, len(manifest) > 0, built)
     decoded = run_decode_checks(data_dir, manifest, cfg, skip_rows=problems.keys())
     problems |= decoded.problems
+    built = _as_report_rows(refused, len(manifest) + len(decoded.unlisted))
     return _Findings(
-        suite, problems, decoded.unlisted, decoded.normalised, decoded.n_checked, False
+        suite, problems, decoded.unlisted, decoded.normalised, decoded.n_checked, False, built
     )
 
 
@@ -158,11 +190,13 @@ def _report(
         if not (o.error and o.column in missing)  # already said by the schema failure
     )
     rejections = _rejections(manifest, found.problems) + [
-        Rejection(len(manifest) + n, key, "", "", problem.reason, problem.detail)
+        Rejection(len(manifest) + n, key, "", "", problem.reason, problem.detail, key)
         for n, (key, problem) in enumerate(found.unlisted)
     ]
+    rejections += found.build_rejections
     reasons = dict(Counter(r.reason.value for r in rejections).most_common())
-    n_samples, n_rejected = len(manifest) + len(found.unlisted), len(rejections)
+    n_samples = len(manifest) + len(found.unlisted) + len(found.build_rejections)
+    n_rejected = len(rejections)
     fraction = n_rejected / n_samples if n_samples else 0.0
     n_normalised = sum(found.normalised.values())
     quarantine_csv = str(report_dir / QUARANTINE_FILE)
@@ -172,6 +206,7 @@ def _report(
         n_samples=n_samples,
         decode_skipped=found.decode_skipped,
         n_rejected=n_rejected,
+        n_build_rejected=len(found.build_rejections),
         reasons=reasons,
         n_normalised=n_normalised,
         max_fraction=cfg.max_rejected_fraction,
@@ -183,6 +218,7 @@ def _report(
         data_dir=str(data_dir),
         n_rows=len(manifest),
         n_unlisted=len(found.unlisted),
+        n_build_rejected=len(found.build_rejections),
         n_decoded=found.n_decoded,
         n_rejected=n_rejected,
         rejected_fraction=round(fraction, 6),
@@ -209,6 +245,7 @@ def _unreadable_report(
         data_dir=str(data_dir),
         n_rows=0,
         n_unlisted=0,
+        n_build_rejected=0,
         n_decoded=0,
         n_rejected=0,
         rejected_fraction=0.0,
@@ -235,6 +272,7 @@ def validate_corpus(data_dir: Path, cfg: ValidateConfig, report_dir: Path) -> Va
     report_dir.mkdir(parents=True, exist_ok=True)
     try:
         manifest = _read_manifest(data_dir)
+        refused = _read_build_rejections(data_dir)
     except _Unreadable as err:
         report = _unreadable_report(data_dir, cfg, report_dir, str(err), started)
         _publish(report_dir, report, [], None)
@@ -242,7 +280,7 @@ def validate_corpus(data_dir: Path, cfg: ValidateConfig, report_dir: Path) -> Va
 
     docs = temp_dir_beside(report_dir / DOCS_DIR)  # GX builds here; swapped in when complete
     try:
-        found = _inspect(data_dir, manifest, cfg, docs)
+        found = _inspect(data_dir, manifest, refused, cfg, docs)
         report, rejections = _report(data_dir, manifest, found, cfg, report_dir, started)
         _publish(report_dir, report, rejections, docs)
     finally:

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from components.validation.reasons import Reason
-from components.validation.sample_checks import Problem
+from components.checks.reasons import Problem, Reason
 
 if TYPE_CHECKING:
     import pandas as pd

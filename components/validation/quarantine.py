@@ -8,16 +8,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.checks.reasons import Reason
 from components.validation.atomic import atomic_write_text
-from components.validation.reasons import Reason
 
 QUARANTINE_FILE = "quarantine.csv"
-COLUMNS = ("id", "source", "split", "reason", "detail")
+# reference: where the sample came from (shard#key, or what a user's table gave); sha256: of the
+# image bytes, where they were read. A rejected sample's bytes are never part of the report.
+COLUMNS = ("id", "source", "split", "reason", "detail", "reference", "sha256")
 
 
 @dataclass(frozen=True)
 class Rejection:
-    """Why one manifest row is kept out of training. `row` is its position in the manifest."""
+    """Why one sample is kept out of training. `row` orders the report: the manifest position,
+    then the unlisted shard samples, then what the data build refused (those have no id: they
+    never entered the corpus)."""
 
     row: int
     id: str
@@ -25,6 +29,8 @@ class Rejection:
     split: str
     reason: Reason
     detail: str
+    reference: str = ""
+    sha256: str = ""
 
 
 def write_quarantine(path: Path, rejections: Iterable[Rejection]) -> None:
@@ -34,7 +40,7 @@ def write_quarantine(path: Path, rejections: Iterable[Rejection]) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for r in sorted(rejections, key=lambda r: r.row):
-        writer.writerow((r.id, r.source, r.split, r.reason.value, r.detail))
+        writer.writerow((r.id, r.source, r.split, r.reason.value, r.detail, r.reference, r.sha256))
     atomic_write_text(path, buffer.getvalue())
 
 

@@ -17,9 +17,10 @@ class ValidationReport:
     data_dir: str
     n_rows: int  # manifest rows
     n_unlisted: int  # samples found in shards that no manifest row lists (all rejected)
+    n_build_rejected: int  # user samples the data build refused at the source (all rejected)
     n_decoded: int  # rows whose shard members were read and decoded
     n_rejected: int
-    rejected_fraction: float  # n_rejected / (n_rows + n_unlisted)
+    rejected_fraction: float  # n_rejected / (n_rows + n_unlisted + n_build_rejected)
     max_rejected_fraction: float
     reasons: dict[str, int]  # reason code -> rejected samples, most frequent first
     n_normalised: int  # accepted samples whose pixels needed converting to RGB
@@ -35,7 +36,7 @@ class ValidationReport:
 
     @property
     def n_accepted(self) -> int:
-        return self.n_rows + self.n_unlisted - self.n_rejected
+        return self.n_rows + self.n_unlisted + self.n_build_rejected - self.n_rejected
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -77,6 +78,7 @@ def compose_summary(
     n_samples: int,
     decode_skipped: bool,
     n_rejected: int,
+    n_build_rejected: int = 0,
     reasons: dict[str, int],
     n_normalised: int,
     max_fraction: float,
@@ -89,6 +91,8 @@ def compose_summary(
     rejected = f"{n_rejected:,} of {n_samples:,} samples rejected ({fraction:.2%})"
     if n_rejected:
         rejected += f": {reasons_phrase(reasons)}"
+    if n_build_rejected:
+        rejected += f" ({n_build_rejected:,} refused by the data build, their bytes never stored)"
     if decode_skipped:
         rejected += " (the per-sample checks did not run: they need id, shard, key, image_sha256)"
     docs = f" and the great-expectations Data Docs at {docs_index}" if docs_index else ""

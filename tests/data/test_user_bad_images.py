@@ -1,8 +1,10 @@
-"""Bad user images are data, not a crash: the build keeps their bytes, the gate rejects them."""
+"""Bad user images cost their own row only: the build refuses them at the source (their bytes
+are stored nowhere) and the validation gate reports them beside what it found itself."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -10,29 +12,21 @@ from userdata import huge_png_header, picture, user_cfg, write, write_csv
 
 from components.data.build import build_corpus
 from components.data.manifest import read_manifest
-from components.data.reader import read_split
-from components.data.webdataset import iter_shard
 from components.settings import ValidateConfig, load_settings
+from components.validation.errors import GateFailed
 from components.validation.gate import validate_corpus
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def _gate_config() -> ValidateConfig:
-    """The project's gate, told that `user` is a known source, reporting rather than failing."""
+def _gate_config(**changes: object) -> ValidateConfig:
     base = load_settings(profile="default").validate_
-    return base.model_copy(
-        update={
-            "known_sources": (*base.known_sources, "user"),
-            "min_rows": 1,
-            "max_rejected_fraction": 1.0,
-        }
-    )
+    return base.model_copy(update={"min_rows": 1, "max_rejected_fraction": 1.0, **changes})
 
 
-def _quarantine(report_dir: Path) -> dict[str, str]:
+def _quarantine(report_dir: Path) -> list[dict[str, str]]:
     with (report_dir / "quarantine.csv").open(newline="") as handle:
-        return {row["id"]: row["reason"] for row in csv.DictReader(handle)}
+        return list(csv.DictReader(handle))
 
 
 def _build(tmp_path: Path, sources_dir: Path, small_cfg, bad: dict[str, bytes]) -> Path:
@@ -50,52 +44,42 @@ def _build(tmp_path: Path, sources_dir: Path, small_cfg, bad: dict[str, bytes]) 
     return data_dir
 
 
-def _ids_by_caption(data_dir: Path) -> dict[str, str]:
-    return {r["caption"]: r["id"] for r in read_manifest(data_dir).to_pylist()}
-
-
-def test_gate_quarantines_exactly_the_bad_user_images(tmp_path, sources_dir, small_cfg) -> None:
+def test_the_gate_reports_what_the_build_refused(tmp_path, sources_dir, small_cfg) -> None:
     good = picture(7)
     bad = {
         "empty.png": b"",
         "cut.png": good[: len(good) // 2],
         "notes.png": b"these are my shopping notes, not a picture\n",
         "bomb.png": huge_png_header(),
+        "readme.txt": b"plain text, no image",
     }
     data_dir = _build(tmp_path, sources_dir, small_cfg, bad)
-    ids = _ids_by_caption(data_dir)
-    rows = {r["id"]: r for r in read_manifest(data_dir).to_pylist()}
-    assert rows[ids["bad file bomb.png"]]["width"] == 5000  # the header's claim, kept
-    assert rows[ids["bad file cut.png"]]["n_bytes"] == len(good) // 2  # bytes kept unchanged
+    user = [r for r in read_manifest(data_dir).to_pylist() if r["source"] == "user"]
+    assert sorted(r["caption"] for r in user) == ["good picture 0", "good picture 1"]
+    stored = b"".join(p.read_bytes() for p in (data_dir / "shards").glob("*.tar"))
+    assert all(data not in stored for data in bad.values() if data)  # no refused byte is stored
 
     report = validate_corpus(data_dir, _gate_config(), tmp_path / "report")
-    assert _quarantine(tmp_path / "report") == {
-        ids["bad file empty.png"]: "zero_bytes",
-        ids["bad file cut.png"]: "truncated",
-        ids["bad file notes.png"]: "not_an_image",
-        ids["bad file bomb.png"]: "image_too_large",
+    refused = {r["reference"]: r for r in _quarantine(tmp_path / "report") if r["id"] == ""}
+    assert {ref: r["reason"] for ref, r in refused.items()} == {
+        "empty.png": "zero_bytes",
+        "cut.png": "truncated",
+        "notes.png": "not_an_image",
+        "bomb.png": "decompression_bomb",  # 5000x5000 declared: refused before decoding
+        "readme.txt": "not_an_image",
     }
-    assert report.n_rejected == 4
-
-    # the reader copes with every member, and what the gate let through decodes
-    quarantined = set(_quarantine(tmp_path / "report"))
-    everything = read_split(data_dir, "train") + read_split(data_dir, "val")
-    kept = [s for s in everything if s.id not in quarantined]
-    assert {ids["good picture 0"], ids["good picture 1"]} <= {s.id for s in kept}
-    assert all(s.image_png.startswith(b"\x89PNG") for s in kept)
+    assert refused["notes.png"]["sha256"] == hashlib.sha256(bad["notes.png"]).hexdigest()
+    assert refused["notes.png"]["source"] == "user" and refused["notes.png"]["split"] == ""
+    assert report.n_build_rejected == 5 and report.n_rejected == 5
+    assert report.n_accepted == report.n_rows  # every stored sample passed
+    assert "5 refused by the data build, their bytes never stored" in report.summary
 
 
-def test_gate_names_the_problem_of_non_png_members(tmp_path, sources_dir, small_cfg) -> None:
-    photo = picture(9, "JPEG")
-    bad = {"cut.jpg": photo[: len(photo) // 2], "readme.txt": b"plain text, no image"}
-    data_dir = _build(tmp_path, sources_dir, small_cfg, bad)
-    ids = _ids_by_caption(data_dir)
-    exts = {key: set(parts) for shard in (data_dir / "shards").glob("*.tar")
-            for key, parts in iter_shard(shard)}  # fmt: skip
-    assert exts[ids["bad file cut.jpg"]] == {"jpg", "txt", "json"}  # the source's extension
-    assert exts[ids["bad file readme.txt"]] == {"bin", "txt", "json"}  # not an image type
-    validate_corpus(data_dir, _gate_config(), tmp_path / "report")
-    assert _quarantine(tmp_path / "report") == {
-        ids["bad file cut.jpg"]: "truncated",
-        ids["bad file readme.txt"]: "not_an_image",
-    }
+def test_refused_samples_count_against_the_limit(tmp_path, sources_dir, small_cfg) -> None:
+    data_dir = _build(tmp_path, sources_dir, small_cfg, {"gone.png": b""})
+    n_rows = len(read_manifest(data_dir))
+    limit = 0.5 / (n_rows + 1)  # one refused sample is above it
+    with pytest.raises(GateFailed) as caught:
+        validate_corpus(data_dir, _gate_config(max_rejected_fraction=limit), tmp_path / "r")
+    assert caught.value.report.rejected_fraction == pytest.approx(1 / (n_rows + 1), abs=1e-6)
+    assert "1 zero_bytes" in str(caught.value)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from userdata import img2dataset_sample, picture, shard_bytes, user_cfg
 
+from components.checks.limits import SampleLimits
+from components.checks.reasons import Reason
 from components.data.build import build_corpus
 from components.data.errors import DataSourceError
 from components.data.manifest import read_manifest
+from components.data.rejections import read_rejected
 from components.data.user_sources import load_user_sources
 from infra.local.seaweedfs import SeaweedS3
 
@@ -23,8 +26,12 @@ def s3(tmp_path_factory: pytest.TempPathFactory):
     table = (
         "image,caption,license\n"
         "imgs/a.png,a picture on s3,CC0-1.0\n"  # relative to the table's folder
-        f"s3://{server.bucket}/other/b.jpg,an absolute s3 url,\n"
-        "imgs/gone.png,a missing object,\n"  # kept with empty bytes: the gate rejects it
+        f"s3://{server.bucket}/other/b.jpg,an absolute s3 url,\n"  # another prefix: a root?
+        "imgs/gone.png,a missing object,\n"  # rejected, the other rows stay
+        "../other/b.jpg,climbs out of the prefix,\n"
+        f"s3://{server.bucket}/user/../other/b.jpg,dot segments in a key,\n"
+        "s3://another-bucket/x.png,another bucket,\n"
+        "/etc/hostname,a local file,\n"
     )
     objects = {
         "user/table.csv": table.encode(),
@@ -54,21 +61,43 @@ def test_build_from_an_s3_table_and_s3_shards(
     sources = [f"s3://{s3.bucket}/user/table.csv", f"s3://{s3.bucket}/shards/"]
     card = build_corpus(user_cfg(small_cfg, user_sources=sources), sources_dir, tmp_path / "data")
     rows = {r["caption"]: r for r in read_manifest(tmp_path / "data").to_pylist()}
-    assert card["counts"]["by_source"]["user"] == 5
-    assert [s["samples"] for s in card["sources"]["user"]] == [3, 2]
-    for caption in ("a picture on s3", "an absolute s3 url", "from a shard on s3"):
+    assert card["counts"]["by_source"]["user"] == 3
+    assert [s["samples"] for s in card["sources"]["user"]] == [1, 2]
+    for caption in ("a picture on s3", "from a shard on s3", "another shard sample"):
         assert rows[caption]["width"] == 32 and rows[caption]["source"] == "user"
     assert rows["a picture on s3"]["license"] == "CC0-1.0"
-    assert rows["a missing object"]["n_bytes"] == 0
+    refused = {r.row: r.reason for r in read_rejected(tmp_path / "data")}
+    assert refused == {
+        2: Reason.OUTSIDE_ROOT,  # the table's prefix is its only root by default
+        3: Reason.MISSING_FILE,
+        4: Reason.OUTSIDE_ROOT,
+        5: Reason.OUTSIDE_ROOT,
+        6: Reason.OUTSIDE_ROOT,
+        7: Reason.OUTSIDE_ROOT,
+    }
 
 
-def test_s3_errors_name_the_url_and_the_fix(s3, aws_env, monkeypatch) -> None:
+def test_user_roots_admit_another_prefix(s3, aws_env, tmp_path, small_cfg) -> None:
+    roots = [f"s3://{s3.bucket}/user/", f"s3://{s3.bucket}/other"]
+    cfg = user_cfg(small_cfg, user_sources=[f"s3://{s3.bucket}/user/table.csv"], user_roots=roots)
+    loaded = load_user_sources(cfg, SampleLimits(), workers=1)
+    assert [i.captions[0] for i in loaded.images] == ["a picture on s3", "an absolute s3 url"]
+    refused = {r.row: r.reason for r in loaded.rejected}
+    # "../other/b.jpg" is inside a root now: it is read, and is the same object as row 2
+    assert refused[4] == Reason.DUPLICATE_IMAGE
+    assert [refused[row] for row in (5, 6, 7)] == [Reason.OUTSIDE_ROOT] * 3
+
+
+def test_s3_errors_name_the_url_and_the_fix(s3, aws_env, monkeypatch, small_cfg) -> None:
+    def load(location: str) -> None:
+        load_user_sources(user_cfg(small_cfg, user_sources=[location]), SampleLimits(), 1)
+
     missing = f"s3://{s3.bucket}/user/nope.csv"
     with pytest.raises(DataSourceError, match="no such object") as caught:
-        load_user_sources([missing])
+        load(missing)
     assert missing in str(caught.value)
     with pytest.raises(DataSourceError, match="holds no .tar shards"):
-        load_user_sources([f"s3://{s3.bucket}/empty-prefix/"])
+        load(f"s3://{s3.bucket}/empty-prefix/")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
     with pytest.raises(DataSourceError, match="access denied.*AWS_ACCESS_KEY_ID"):
-        load_user_sources([f"s3://{s3.bucket}/user/table.csv"])
+        load(f"s3://{s3.bucket}/user/table.csv")

@@ -19,15 +19,22 @@ from userdata import (
     write_csv,
 )
 
+from components.checks.limits import SampleLimits
+from components.checks.reasons import Reason
 from components.data.build import build_corpus
 from components.data.errors import DataSourceError
 from components.data.manifest import read_manifest
-from components.data.user_sources import load_user_sources
+from components.data.rejections import read_rejected
+from components.data.user_sources import UserData, load_user_sources
 from components.data.webdataset import iter_shard
 
 
 def _user_rows(data_dir: Path) -> list[dict]:
     return [r for r in read_manifest(data_dir).to_pylist() if r["source"] == "user"]
+
+
+def _load(cfg, sources: list[str]) -> UserData:
+    return load_user_sources(user_cfg(cfg, user_sources=sources), SampleLimits(), workers=1)
 
 
 def _members(data_dir: Path, row: dict) -> dict[str, bytes]:
@@ -55,7 +62,7 @@ def test_csv_with_relative_paths(tmp_path, sources_dir, small_cfg, digest) -> No
                 "captions": '["oak", "tree"]',
                 "license": "",
             },
-            # a row whose image file is gone stays, as empty bytes, for the gate to reject
+            # a row whose image file is gone is rejected at the source; the others stay
             {"image": "imgs/gone.png", "caption": "lost", "captions": "", "license": ""},
         ],
     )
@@ -63,9 +70,11 @@ def test_csv_with_relative_paths(tmp_path, sources_dir, small_cfg, digest) -> No
     card = build_corpus(cfg, sources_dir, tmp_path / "data")
 
     rows = {r["caption"]: r for r in _user_rows(tmp_path / "data")}
-    assert set(rows) == {"a red fox", "a blue car", "a tree", "lost"}
-    assert card["counts"]["by_source"]["user"] == 4
-    assert card["sources"]["user"][0]["samples"] == 4 and card["build"]["user_sources"]
+    assert set(rows) == {"a red fox", "a blue car", "a tree"}
+    assert card["counts"]["by_source"]["user"] == 3
+    assert card["sources"]["user"][0]["samples"] == 3 and card["build"]["user_sources"]
+    assert card["sources"]["user"][0]["rejected"] == {"missing_file": 1}
+    assert card["rejected"] == {"total": 1, "missing_file": 1}
     for i, caption in enumerate(["a red fox", "a blue car", "a tree"]):
         row = rows[caption]
         assert row["id"] == "user-" + hashlib.sha256(images[i]).hexdigest()[:16]
@@ -76,8 +85,14 @@ def test_csv_with_relative_paths(tmp_path, sources_dir, small_cfg, digest) -> No
     assert rows["a red fox"]["captions"] == ["a red fox", "fox", "animal"]
     assert rows["a tree"]["captions"] == ["a tree", "oak", "tree"]
     assert rows["a blue car"]["license"] == "CC0" and rows["a red fox"]["license"] == "unknown"
-    lost = rows["lost"]
-    assert lost["n_bytes"] == 0 and _members(tmp_path / "data", lost)["png"] == b""
+    [lost] = read_rejected(tmp_path / "data")
+    assert (lost.reference, lost.row, lost.reason, lost.sha256) == (
+        "imgs/gone.png",
+        4,
+        Reason.MISSING_FILE,
+        None,
+    )
+    assert lost.detail == f"row 4: {folder / 'imgs' / 'gone.png'} does not exist"
 
     again = tmp_path / "again"
     build_corpus(cfg, sources_dir, again, workers=1)
@@ -86,7 +101,7 @@ def test_csv_with_relative_paths(tmp_path, sources_dir, small_cfg, digest) -> No
 
 def test_parquet_with_absolute_paths_and_list_captions(tmp_path, sources_dir, small_cfg) -> None:
     paths = [write(tmp_path / "pics" / f"p{i}.jpg", picture(i + 10, "JPEG")) for i in range(3)]
-    table = tmp_path / "elsewhere" / "table.parquet"
+    table = tmp_path / "elsewhere" / "table.parquet"  # not the images' folder: a root says it
     table.parent.mkdir()
     pd.DataFrame(
         {
@@ -96,11 +111,12 @@ def test_parquet_with_absolute_paths_and_list_captions(tmp_path, sources_dir, sm
             "license": ["CC-BY-4.0", None, "MIT"],
         }
     ).to_parquet(table)
-    card = build_corpus(
-        user_cfg(small_cfg, user_sources=[str(table)]), sources_dir, tmp_path / "data"
-    )
+    roots = [str(tmp_path / "pics")]
+    cfg = user_cfg(small_cfg, user_sources=[str(table)], user_roots=roots)
+    card = build_corpus(cfg, sources_dir, tmp_path / "data")
     rows = {r["caption"]: r for r in _user_rows(tmp_path / "data")}
     assert card["counts"]["by_source"]["user"] == 3 == len(rows)
+    assert card["build"]["user_roots"] == roots and "rejected" not in card["sources"]["user"][0]
     assert rows["three"]["captions"] == ["three", "tres", "drei"]
     assert [rows[c]["license"] for c in ("one", "two", "three")] == ["CC-BY-4.0", "unknown", "MIT"]
     assert all(r["n_bytes"] > 0 and r["width"] == 32 for r in rows.values())
@@ -158,31 +174,42 @@ def test_csv_without_caption_column_is_a_clear_error(tmp_path, sources_dir, smal
         ("missing.csv", None, "no such file"),
         ("broken.parquet", b"not parquet at all", "cannot read user table"),
         ("empty.csv", b"image,caption\n", "has no rows"),
+        ("blank.csv", b"", "is empty"),
         ("no-shards", "dir", "holds no .tar shards"),
         ("nowhere/at/all", None, "does not exist"),
-        ("bad.tar", b"this is not a tar archive" * 40, "cannot read WebDataset shard"),
+        ("empty.tar", "empty-tar", "hold no samples"),
     ],
 )
-def test_unusable_sources_are_clear_errors(tmp_path, name, content, expected) -> None:
+def test_unusable_sources_are_clear_errors(tmp_path, small_cfg, name, content, expected) -> None:
+    """A source that cannot be read at all is a mistake in data.user_sources: one line."""
     location = tmp_path / name
     if content == "dir":
         location.mkdir()
+    elif content == "empty-tar":
+        location.write_bytes(shard_bytes({}))
     elif content is not None:
         location.write_bytes(content)
     with pytest.raises(DataSourceError, match=expected) as caught:
-        load_user_sources([str(location)])
+        _load(small_cfg, [str(location)])
     assert str(location) in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_repeated_images_get_unique_ids(tmp_path) -> None:
+def test_the_same_image_twice_is_a_duplicate(tmp_path, small_cfg) -> None:
     write(tmp_path / "a.png", picture(5))
     table = write_csv(
         tmp_path / "t.csv",
         [{"image": "a.png", "caption": "first"}, {"image": "a.png", "caption": "again"}],
     )
-    images, provenance = load_user_sources([str(table)])
-    first, second = (image.sample_id for image in images)
-    assert second == f"{first}-2" and provenance[0]["samples"] == 2
+    loaded = _load(small_cfg, [str(table)])
+    assert [image.captions for image in loaded.images] == [("first",)]
+    [again] = loaded.rejected
+    assert (again.reason, again.row, again.detail) == (
+        Reason.DUPLICATE_IMAGE,
+        2,
+        "row 2: same bytes as 'a.png'",
+    )
+    assert again.sha256 == hashlib.sha256(picture(5)).hexdigest()
+    assert loaded.provenance[0]["samples"] == 1
 
 
 def test_card_leaves_out_optional_keys_that_are_off(corpus) -> None:

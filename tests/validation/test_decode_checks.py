@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from components.checks.reasons import Problem, Reason
 from components.validation.decode_checks import locate_shard, run_decode_checks
-from components.validation.reasons import Reason
-from components.validation.sample_checks import Problem
 
 from .corpus_factory import (
     Sample,

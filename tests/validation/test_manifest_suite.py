@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from components.checks.reasons import Reason
 from components.validation.manifest_suite import MANIFEST_COLUMNS, SuiteResult, run_manifest_suite
-from components.validation.reasons import Reason
 
 from .corpus_factory import good_samples, manifest_row
 from .validation_support import TEST_LIMITS, params_config

@@ -8,13 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components.validation.reasons import Reason
-from components.validation.sample_checks import (
-    check_caption,
-    check_image,
-    check_metadata,
-    normalise_to_rgb,
-)
+from components.checks.caption import check_caption
+from components.checks.image import check_image, normalise_to_rgb
+from components.checks.reasons import Reason
+from components.validation.sample_checks import check_metadata
 
 from .corpus_factory import encode, flip_byte, header_bomb_png, noise, noise_png, sixteen_bit_png
 from .validation_support import TEST_LIMITS, params_config

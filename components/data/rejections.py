@@ -1,0 +1,81 @@
+"""rejected.parquet: the user samples the build refused, written beside the manifest.
+
+A rejected input's bytes are never stored: this file keeps what the user gave (the reference),
+the reason, one sentence of detail and, where the bytes were read, their sha256. The validation
+gate adds these rows to its quarantine report and counts them against max_rejected_fraction.
+Written only when data.user_sources is set, so the default corpus stays what it was.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from components.checks.reasons import Problem, Reason
+from components.data.raw_text import printable
+
+REJECTED = "rejected.parquet"
+
+SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("reference", pa.string()),
+        ("row", pa.int64()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("sha256", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    source: str  # the entry of data.user_sources it came from
+    reference: str  # what the user gave: the table's image cell, or shard#key
+    row: int | None  # the table's row, counted from 1 below the header; None in shards
+    reason: Reason
+    detail: str
+    sha256: str | None = None  # of the bytes, where they were read
+
+    @classmethod
+    def of(
+        cls, source: str, reference: str, row: int | None, problem: Problem, sha256=None
+    ) -> Rejected:
+        detail = f"row {row}: {problem.detail}" if row is not None else problem.detail
+        return cls(source, reference, row, problem.reason, detail, sha256)
+
+
+def write_rejected(rejected: Iterable[Rejected], path: Path) -> None:
+    """In the order given (the sources' order, then rows); fixed options keep the bytes stable."""
+    rows = [
+        {
+            "source": printable(r.source),
+            "reference": printable(r.reference),
+            "row": r.row,
+            "reason": r.reason.value,
+            "detail": printable(r.detail),
+            "sha256": r.sha256,
+        }
+        for r in rejected
+    ]
+    pq.write_table(
+        pa.Table.from_pylist(rows, schema=SCHEMA), path, compression="zstd", store_schema=True
+    )
+
+
+def read_rejected(data_dir: Path) -> list[Rejected]:
+    """The build's rejections of the corpus in `data_dir` ([] when it had no user sources)."""
+    path = Path(data_dir) / REJECTED
+    if not path.is_file():
+        return []
+    rows = pq.read_table(path).to_pylist()
+    return [Rejected(**{**row, "reason": Reason(row["reason"])}) for row in rows]
+
+
+def count_reasons(rejected: Iterable[Rejected]) -> dict[str, int]:
+    return dict(sorted(Counter(r.reason.value for r in rejected).items()))

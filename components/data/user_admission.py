@@ -1,0 +1,93 @@
+"""Which user candidates enter the corpus: every check on the source, before anything is stored.
+
+The caption (strict UTF-8, no control characters, length) and the image as the user gave it
+(format, full decode, pixel cap, sides and aspect ratio before any resize) are checked with the
+same functions the validation gate uses; a second copy of the same bytes is a duplicate_image.
+A rejected candidate leaves only its reference, reason and sha256: its bytes are dropped here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from components.checks.caption import check_caption, control_characters
+from components.checks.image import check_image
+from components.checks.limits import SampleLimits
+from components.checks.reasons import Problem, Reason
+from components.data.records import SourceImage, unique_in_order
+from components.data.rejections import Rejected
+from components.data.user_records import UserCandidate, user_image
+
+MIN_FOR_POOL = 32  # below this, threads cost more than they save
+
+
+def _captions(candidate: UserCandidate, limits: SampleLimits) -> tuple[str, ...] | Problem:
+    """The decoded captions (primary first), or the first problem. The primary caption is the
+    first non-blank one and gets every check; the others must be UTF-8 without controls."""
+    given = candidate.captions or (b"",)
+    primary = next((c for c in given if c.strip()), given[0])
+    problem = check_caption(primary, limits)
+    if problem is not None:
+        return problem
+    texts = []
+    for n, raw in enumerate(given, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return Problem(Reason.NON_UTF8_CAPTION, f"caption {n}: byte {err.start} is not UTF-8")
+        control = control_characters(text)
+        if control:
+            return Problem(Reason.CONTROL_CHARACTERS, f"caption {n} holds {control}")
+        texts.append(text)
+    primary_text = primary.decode("utf-8")
+    return unique_in_order([primary_text, *(t for t in texts if t != primary_text)])
+
+
+Verdict = tuple[str, tuple[str, ...] | Problem]  # sha256 of the bytes, the captions or why not
+
+
+def _verdict(candidate: UserCandidate, limits: SampleLimits) -> Verdict:
+    """Thread-safe: no shared state."""
+    sha = hashlib.sha256(candidate.data).hexdigest()
+    captions = _captions(candidate, limits)
+    if isinstance(captions, Problem):
+        return sha, captions
+    image = check_image(candidate.data, limits)
+    return sha, captions if image.problem is None else image.problem
+
+
+def admit(
+    items: Iterable[UserCandidate | Rejected],
+    limits: SampleLimits,
+    workers: int,
+    first_with: dict[str, str],
+) -> tuple[list[SourceImage], list[Rejected]]:
+    """(accepted samples, rejections), both in input order. `first_with` (sha256 -> reference of
+    the sample that kept those bytes) carries the duplicate check across calls: one per source."""
+    items = list(items)
+    candidates = [item for item in items if isinstance(item, UserCandidate)]
+    if workers > 1 and len(candidates) >= MIN_FOR_POOL:
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow decodes without the GIL
+            verdicts = list(pool.map(_verdict, candidates, [limits] * len(candidates)))
+    else:
+        verdicts = [_verdict(candidate, limits) for candidate in candidates]
+    by_candidate = dict(zip(map(id, candidates), verdicts, strict=True))
+
+    accepted: list[SourceImage] = []
+    rejected: list[Rejected] = []
+    for item in items:
+        if isinstance(item, Rejected):
+            rejected.append(item)
+            continue
+        sha, verdict = by_candidate[id(item)]
+        if isinstance(verdict, Problem):
+            rejected.append(Rejected.of(item.source, item.reference, item.row, verdict, sha))
+        elif sha in first_with:
+            problem = Problem(Reason.DUPLICATE_IMAGE, f"same bytes as {first_with[sha]!r}")
+            rejected.append(Rejected.of(item.source, item.reference, item.row, problem, sha))
+        else:
+            first_with[sha] = item.reference
+            accepted.append(user_image(item, verdict))
+    return accepted, rejected
