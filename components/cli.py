@@ -29,7 +29,7 @@ _state: dict[str, Any] = {}
 
 
 @app.callback()
-def main(
+def global_options(
     profile: str = typer.Option(
         None, "--profile", "-p", help="params.yaml profile (tiny, default, ...)"
     ),
@@ -79,7 +79,10 @@ def friendly(command):
         try:
             return command(*args, **kwargs)
         except (UserError, FileNotFoundError) as err:  # a user's mistake: the message only
-            typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+            text = str(err)
+            if isinstance(err, FileNotFoundError) and not isinstance(err, UserError):
+                text = f"{err.strerror or 'not found'}: {err.filename}"  # not "[Errno 2] ..."
+            typer.secho(f"error: {' '.join(text.split())}", fg=typer.colors.RED, err=True)
             raise typer.Exit(code=2) from None
 
     return wrapper
@@ -314,5 +317,29 @@ def serve(
     serve_schedule(parameters, cron=cron)
 
 
+def main() -> None:
+    """The `clip-pipeline` entry point. A usage mistake (a missing argument, an unknown command
+    or option) is one line on stderr and exit 2, like every other user mistake; click would
+    draw a box of several lines around it."""
+    # typer 0.29 (the lock's) carries its own copy of click, whose errors these are
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(sys.argv[1:], prog_name="clip-pipeline", standalone_mode=False)
+    except NoArgsIsHelpError as err:  # a bare `clip-pipeline` (or group): its help
+        typer.echo(err.ctx.get_help())
+        sys.exit(0)
+    except UsageError as err:
+        where = err.ctx.command_path if err.ctx is not None else "clip-pipeline"
+        message = " ".join(err.format_message().split())
+        typer.secho(f"error: {message} (see `{where} --help`)", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    sys.exit(app())
+    main()

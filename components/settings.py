@@ -285,6 +285,22 @@ class Settings(_Frozen):
         return self.model_dump(mode="json", by_alias=True, exclude={"paths", "stack"})
 
 
+def yaml_problem(err: yaml.YAMLError, where: str, inline: bool = False) -> str:
+    """One line: where (file:line:column, or the column of an `inline` value), and what the
+    YAML parser found wrong."""
+    mark = getattr(err, "problem_mark", None)
+    if mark is None:
+        at = ""
+    elif inline:
+        at = f" (column {mark.column + 1} of the value)"
+    else:
+        at = f":{mark.line + 1}:{mark.column + 1}"
+    problem = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    text = f"{where}{at}: not valid YAML: {problem}" + (f" ({context})" if context else "")
+    return " ".join(text.split())
+
+
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
@@ -315,7 +331,9 @@ def load_settings(
     except FileNotFoundError as err:
         raise ConfigError(f"parameter file not found: {params_file}") from err
     except yaml.YAMLError as err:
-        raise ConfigError(f"{params_file} is not valid YAML: {err}") from err
+        raise ConfigError(yaml_problem(err, str(params_file))) from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{params_file} holds a {type(raw).__name__}, not sections of keys")
     profiles = raw.pop("profiles", {}) or {}
     chosen = profile or os.environ.get("CLIP_PROFILE") or raw.pop("profile", "default")
     raw.pop("profile", None)
@@ -347,7 +365,7 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({err})") from err
+            raise ConfigError(yaml_problem(err, f"--set {item!r}", inline=True)) from err
         for part in reversed(parts):
             value = {part: value}
         merged = _deep_merge(merged, value)

@@ -20,9 +20,8 @@ def run_dvc(workdir: Path, *args: str) -> str:
         [sys.executable, "-m", "dvc", *args], cwd=workdir, capture_output=True, text=True
     )
     if proc.returncode != 0:
-        raise DvcError(
-            f"`dvc {' '.join(args)}` failed in {workdir}: {(proc.stderr or proc.stdout).strip()}"
-        )
+        said = " ".join((proc.stderr or proc.stdout).split()) or f"exit code {proc.returncode}"
+        raise DvcError(f"`dvc {' '.join(args)}` failed in {workdir}: {said}")
     return proc.stdout
 
 
@@ -104,6 +103,11 @@ def push_data(settings: Settings) -> None:
 def pull_data(settings: Settings) -> None:
     """`dvc pull data.dvc` from CLIP_DVC_REMOTE, else from the repo's default remote."""
     workdir = settings.paths.workdir
+    if not (workdir / "data.dvc").is_file():
+        raise DvcError(
+            f"no data.dvc in {workdir}: no corpus version to pull; work in the project's "
+            "checkout, or build one with `clip-pipeline data build`"
+        )
     if settings.dvc_remote:
         use_remote(settings)
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from components.artifacts import CORPUS, METRICS, MODEL, TRAINING_RUN, require
 from components.settings import Settings
 
 METRICS_FILE, PLOTS_DIR = "metrics.json", "eval_plots"
@@ -152,6 +153,7 @@ def evaluate(
     `log`, into the training's MLflow run (the flow logs in a step of its own, retried alone)."""
     import shutil
 
+    require(settings.paths.workdir, CORPUS, *([] if model_dir else [MODEL]))
     torch.manual_seed(0)
     ev = _Evaluator(settings, model_dir)
     if ev.plots.exists():
@@ -172,6 +174,7 @@ def log_evaluation(settings: Settings) -> None:
 
     from components.registry.tracking import configure_mlflow, reaching_mlflow, read_run_id
 
+    require(settings.paths.workdir, METRICS, TRAINING_RUN)
     out = settings.paths.artifacts
     metrics = json.loads((out / METRICS_FILE).read_text())
     with reaching_mlflow(settings, "logging the evaluation"):

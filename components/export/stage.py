@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.artifacts import CORPUS, MODEL, TRAINING_RUN, require
 from components.errors import UserError
 from components.settings import Settings
 
@@ -33,6 +34,7 @@ def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
     from components.model.preprocess import normalize
     from components.registry.tracking import configure_mlflow, read_run_id
 
+    require(settings.paths.workdir, CORPUS, TRAINING_RUN, *([] if model_dir else [MODEL]))
     out = settings.paths.artifacts
     model, tokenizer = load_bundle(model_dir or out / "model")
     onnx_dir = out / "onnx"

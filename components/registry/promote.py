@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.errors import UserError
 from components.settings import Settings
 
 
@@ -34,12 +35,39 @@ def decide(
     return False, f"not better by more than the margin: {versus}"
 
 
+class RegistryError(UserError, LookupError):
+    """The registry has no such model or version: the message says what it does have."""
+
+
 def promote(settings: Settings, version: str) -> Decision:
     """Consider `version` for the champion alias, under the promotion lock."""
     from components.registry.lock import promotion_lock
 
+    if not str(version).isdigit():  # MLflow would answer with a page of traceback
+        raise RegistryError(
+            f"{version!r} is not a model version: versions are whole numbers "
+            "(e.g. clip-pipeline promote 3)"
+        )
     with promotion_lock(settings.paths.mlruns, settings.registry.model_name):
-        return _promote_locked(settings, version)
+        return _promote_locked(settings, str(int(version)))
+
+
+def _challenger(client, name: str, version: str):  # -> mlflow ModelVersion
+    """The version to consider, or a RegistryError listing the versions there are."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(name, version)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+    versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+    if not versions:
+        raise RegistryError(
+            f"no model named {name!r} is registered yet: run `clip-pipeline register` first"
+        )
+    have = ", ".join(map(str, versions))
+    raise RegistryError(f"{name} has no version {version} (its versions: {have})")
 
 
 def _promote_locked(settings: Settings, version: str) -> Decision:
@@ -50,10 +78,10 @@ def _promote_locked(settings: Settings, version: str) -> Decision:
 
     client = configure_mlflow(settings)
     name, alias = settings.registry.model_name, settings.registry.champion_alias
-    challenger = client.get_model_version(name, version)
+    challenger = _challenger(client, name, version)
     gate = settings.evaluate.gate_metric
     if challenger.tags.get("gate_metric") != gate:
-        raise ValueError(f"version {version} of {name} was not gated on {gate!r}")
+        raise RegistryError(f"version {version} of {name} was not gated on {gate!r}")
     challenger_value = float(challenger.tags["gate_value"])
     try:
         champion = client.get_model_version_by_alias(name, alias)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from components.artifacts import CORPUS, METRICS, MODEL, ONNX, TRAINING_RUN, require
 from components.settings import PROJECT_ROOT, Settings
 
 # What the served model needs, pinned to the versions this pipeline runs with.
@@ -53,6 +54,7 @@ def register(settings: Settings) -> Registration:
     from components.registry.lineage import lineage_tags
     from components.registry.tracking import configure_mlflow, reaching_mlflow, read_run_id
 
+    require(settings.paths.workdir, ONNX, METRICS, MODEL, TRAINING_RUN, CORPUS)
     out = settings.paths.artifacts
     parity = json.loads((out / "onnx" / PARITY_FILE).read_text())
     if not parity["passed"]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from components.artifacts import TRAINING_RUN, require
 from components.errors import RemoteStoreError
 from components.settings import Settings
 
@@ -19,6 +21,9 @@ def configure_mlflow(settings: Settings):  # -> mlflow.MlflowClient
     """Point MLflow at the tracking store and make sure the experiment exists."""
     import mlflow
 
+    # A new SQLite store announces its schema migration on stderr, line by line: not news.
+    for name in ("mlflow.store.db.utils", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     uri = settings.tracking_uri
     if uri.startswith("sqlite:///"):
         settings.paths.mlruns.mkdir(parents=True, exist_ok=True)
@@ -101,7 +106,5 @@ def write_run_file(directory: Path, run_id: str, **extra: Any) -> Path:
 
 
 def read_run_id(settings: Settings) -> str:
-    path = settings.paths.artifacts / "train" / RUN_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no training run recorded at {path}: run the train stage first")
-    return json.loads(path.read_text())["run_id"]
+    require(settings.paths.workdir, TRAINING_RUN)
+    return json.loads(TRAINING_RUN.path(settings.paths.workdir).read_text())["run_id"]

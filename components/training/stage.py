@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.artifacts import CORPUS, require
 from components.settings import Settings
 
 
@@ -142,6 +143,7 @@ def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
     from components.training.run_spec import check_run_name, new_run_name, run_spec
     from components.training.storage import resolve_storage
 
+    require(settings.paths.workdir, CORPUS)
     started = time.perf_counter()
     out = settings.paths.artifacts
     name = check_run_name(run_name) if run_name else new_run_name(settings.profile)
