@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PROFILE ?= default
 
-.PHONY: install debian-sources run test lint format repro clean stack-up stack-down stack-status serve
+.PHONY: install debian-sources run test lint format repro clean stack-up stack-down stack-status serve serve-model
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ stack-status: install
 
 serve: install
 	$(BIN)/clip-pipeline --profile $(PROFILE) serve
+
+# The champion over HTTP on 127.0.0.1:5001 (MLflow's scoring server), until Ctrl-C.
+serve-model: install
+	$(BIN)/clip-pipeline --profile $(PROFILE) serve-model
 
 clean:
 	rm -rf artifacts mlruns .prefect

@@ -298,6 +298,21 @@ def run(
     print_run_summary(summary)
 
 
+@app.command("serve-model")
+@friendly
+def serve_model(
+    port: int = typer.Option(5001, envvar="CLIP_SERVE_PORT", help="the port to answer on"),
+    host: str = typer.Option("127.0.0.1", help="the address to bind (0.0.0.0: every interface)"),
+    alias: str = typer.Option(None, help="the alias to serve (default: registry.champion_alias)"),
+) -> None:
+    """Serve the champion (models:/NAME@champion) over HTTP with MLflow's scoring server, until
+    Ctrl-C: POST /invocations with base64 images and candidate labels."""
+    from components.registry.serving import serve_command
+
+    argv, env = serve_command(_settings(), host, port, alias)
+    os.execve(argv[0], argv, env)  # the server takes this process's place (and its signals)
+
+
 @app.command()
 @friendly
 def serve(

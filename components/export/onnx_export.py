@@ -47,10 +47,14 @@ class ParityReport:
     atol: float
     n_images: int
     n_texts: int
+    # tokenizer.json against the model's tokenizer, on every template with every label
+    n_prompts_tokenized: int = 0
+    tokenizer_mismatches: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
-        return max(self.image_max_abs_diff, self.text_max_abs_diff) <= self.atol
+        close = max(self.image_max_abs_diff, self.text_max_abs_diff) <= self.atol
+        return close and not self.tokenizer_mismatches
 
 
 def _export(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from components.artifacts import CORPUS, MODEL, TRAINING_RUN, require
@@ -23,6 +23,16 @@ class ExportOutputs:
     text_max_abs_diff: float
 
 
+def heldout_labels(settings: Settings) -> list[str]:
+    """The held-out style's concept names, from the manifest (no image is read): the labels the
+    served model offers when a request names none."""
+    from components.data.manifest import read_manifest
+
+    index = read_manifest(settings.paths.data, columns=["split", "concept"]).to_pydict()
+    pairs = zip(index["split"], index["concept"], strict=True)
+    return sorted({concept for split, concept in pairs if split == "heldout_style"})
+
+
 def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
     import shutil
 
@@ -30,6 +40,7 @@ def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
 
     from components.data.reader import images_to_tensor, read_split
     from components.export.onnx_export import check_parity, export_towers, write_parity
+    from components.export.standalone import preprocess_spec, write_standalone
     from components.model.bundle import load_bundle
     from components.model.preprocess import normalize
     from components.registry.tracking import configure_mlflow, read_run_id
@@ -43,19 +54,28 @@ def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
     image_path, text_path = export_towers(
         model, tokenizer.context_length, tmp_dir, settings.export.opset
     )
+    # the folder stands alone: tokenizer.json, preprocess.json, the recipe in the ONNX metadata
+    templates = settings.evaluate.templates
+    spec = preprocess_spec(model, tokenizer.context_length, templates, heldout_labels(settings))
+    differ = write_standalone(tmp_dir, spec, tokenizer)
 
     # Real inputs: held-out images and the prompts zero-shot classification will send.
     samples = read_split(settings.paths.data, "heldout_style")[:64]
     images = normalize(images_to_tensor([s.image_png for s in samples], model.visual.image_size))
-    prompts = [t.format(s.concept) for s in samples[:16] for t in settings.evaluate.templates]
+    prompts = [t.format(s.concept) for s in samples[:16] for t in templates]
     report = check_parity(
         model, image_path, text_path, images, tokenizer(prompts), settings.export.parity_atol
     )
+    n_prompts = len(spec["labels"]) * len(templates)
+    report = replace(report, n_prompts_tokenized=n_prompts, tokenizer_mismatches=tuple(differ))
     write_parity(report, tmp_dir)
     if not report.passed:
         raise ExportParityError(
             f"ONNX parity failed: max abs difference image {report.image_max_abs_diff:.2e}, "
-            f"text {report.text_max_abs_diff:.2e} > {report.atol:.0e}; nothing was exported"
+            f"text {report.text_max_abs_diff:.2e} (limit {report.atol:.0e}); tokenizer.json "
+            f"differs on {len(differ)} of {n_prompts} prompts"
+            + (f", e.g. {differ[0]!r}" if differ else "")
+            + "; nothing was exported"
         )
     shutil.rmtree(onnx_dir, ignore_errors=True)
     tmp_dir.rename(onnx_dir)  # only a checked export ever appears under artifacts/onnx

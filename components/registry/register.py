@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 
 from components.artifacts import CORPUS, METRICS, MODEL, ONNX, TRAINING_RUN, require
+from components.errors import UserError
 from components.settings import PROJECT_ROOT, Settings
 
 # What the served model needs, pinned to the versions this pipeline runs with.
@@ -49,7 +48,8 @@ def register(settings: Settings) -> Registration:
     from components.data.reader import read_split
     from components.export.onnx_export import IMAGE_ONNX, PARITY_FILE, TEXT_ONNX
     from components.export.pyfunc_model import ZeroShotClassifier
-    from components.model.bundle import CONFIG, TOKENIZER
+    from components.export.standalone import PREPROCESS_FILE
+    from components.model.bundle import TOKENIZER
     from components.registry.checks import checks_tags, release_checks
     from components.registry.lineage import lineage_tags
     from components.registry.tracking import configure_mlflow, reaching_mlflow, read_run_id
@@ -58,62 +58,54 @@ def register(settings: Settings) -> Registration:
     out = settings.paths.artifacts
     parity = json.loads((out / "onnx" / PARITY_FILE).read_text())
     if not parity["passed"]:
-        raise RuntimeError("the ONNX export failed its parity check: refusing to register it")
+        raise UserError(
+            "the ONNX export failed its parity check: refusing to register it; run "
+            "`clip-pipeline export` again and read its message"
+        )
     metrics = json.loads((out / "metrics.json").read_text())
     gate = settings.evaluate.gate_metric
     if gate not in metrics:
-        raise KeyError(
+        raise UserError(
             f"gate metric {gate!r} is not in metrics.json (has: {', '.join(sorted(metrics))})"
         )
 
-    heldout = read_split(settings.paths.data, "heldout_style")
-    labels = sorted({s.concept for s in heldout})
-    image_size = json.loads((out / "model" / CONFIG).read_text())["vision_cfg"]["image_size"]
+    spec = json.loads((out / "onnx" / PREPROCESS_FILE).read_text())  # written by the export
+    labels = spec["labels"]
+    heldout = read_split(settings.paths.data, "heldout_style")[:2]
     with reaching_mlflow(settings, "logging the model"):
         configure_mlflow(settings)
         run_id = read_run_id(settings)
-        with tempfile.TemporaryDirectory() as tmp:
-            meta_path = Path(tmp) / "meta.json"
-            meta_path.write_text(
-                json.dumps(
-                    {
-                        "image_size": image_size,
-                        "templates": settings.evaluate.templates,
-                        "labels": labels,
-                    }
-                )
+        example = pd.DataFrame({"image": [heldout[0].image_png, heldout[1].image_png]})
+        example_labels = labels[:3]
+        signature = infer_signature(
+            pd.DataFrame({"image": [b"png bytes"]}),
+            pd.DataFrame({label: [0.5] for label in example_labels}),
+            params={"labels": example_labels},
+        )
+        # MLflow fills an omitted param with its default: default to every training concept.
+        signature.params = ParamSchema([ParamSpec("labels", "string", labels, shape=(-1,))])
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="zeroshot_model",
+                python_model=ZeroShotClassifier(),
+                artifacts={
+                    "image_encoder": str(out / "onnx" / IMAGE_ONNX),
+                    "text_encoder": str(out / "onnx" / TEXT_ONNX),
+                    "tokenizer": str(out / "model" / TOKENIZER),
+                    "preprocess": str(out / "onnx" / PREPROCESS_FILE),
+                },
+                code_paths=[str(PROJECT_ROOT / "components")],
+                signature=signature,
+                input_example=(example, {"labels": example_labels}),
+                pip_requirements=serving_requirements(),
             )
-            example = pd.DataFrame({"image": [heldout[0].image_png, heldout[1].image_png]})
-            example_labels = labels[:3]
-            signature = infer_signature(
-                pd.DataFrame({"image": [b"png bytes"]}),
-                pd.DataFrame({label: [0.5] for label in example_labels}),
-                params={"labels": example_labels},
-            )
-            # MLflow fills an omitted param with its default: default to every training concept.
-            signature.params = ParamSchema([ParamSpec("labels", "string", labels, shape=(-1,))])
-            with mlflow.start_run(run_id=run_id):
-                info = mlflow.pyfunc.log_model(
-                    name="zeroshot_model",
-                    python_model=ZeroShotClassifier(),
-                    artifacts={
-                        "image_encoder": str(out / "onnx" / IMAGE_ONNX),
-                        "text_encoder": str(out / "onnx" / TEXT_ONNX),
-                        "tokenizer": str(out / "model" / TOKENIZER),
-                        "meta": str(meta_path),
-                    },
-                    code_paths=[str(PROJECT_ROOT / "components")],
-                    signature=signature,
-                    input_example=(example, {"labels": example_labels}),
-                    pip_requirements=serving_requirements(),
-                )
-                mlflow.log_artifacts(str(out / "onnx"), "onnx")
-                # each tower also as an MLflow ONNX-flavour model, for ONNX-native serving tools
-                import onnx
+            mlflow.log_artifacts(str(out / "onnx"), "onnx")
+            # each tower also as an MLflow ONNX-flavour model, for ONNX-native serving tools
+            import onnx
 
-                for tower, file in (("image_encoder", IMAGE_ONNX), ("text_encoder", TEXT_ONNX)):
-                    mlflow.onnx.log_model(onnx.load(str(out / "onnx" / file)), name=tower)
-                mlflow.log_artifact(str(out / "metrics.json"))
+            for tower, file in (("image_encoder", IMAGE_ONNX), ("text_encoder", TEXT_ONNX)):
+                mlflow.onnx.log_model(onnx.load(str(out / "onnx" / file)), name=tower)
+            mlflow.log_artifact(str(out / "metrics.json"))
 
     tags = {
         **lineage_tags(settings),

@@ -4,6 +4,7 @@ a temporary Prefect server, local Ray, a local DVC cache)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,8 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.timeout(900)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -127,22 +130,50 @@ def test_champion_loads_by_alias_in_a_fresh_process(retrained):
     import torch
 
     from components.data.reader import images_to_tensor, read_split
-    from components.evaluation.zeroshot import ZERO_SHOT_SCALE, class_embeddings, encode_images
+    from components.evaluation.zeroshot import class_embeddings, encode_images
     from components.model.bundle import load_bundle
 
     model, tokenizer = load_bundle(workdir / "artifacts" / "model")
     samples = read_split(workdir / "data", "heldout_style")[:4]
     images = images_to_tensor([s.image_png for s in samples], model.visual.image_size)
     classes = class_embeddings(model, tokenizer, served["labels"], settings.evaluate.templates, 64)
-    logits = ZERO_SHOT_SCALE * encode_images(model, images, 8) @ classes.T
-    want = torch.softmax(logits, dim=-1).numpy()
+    cosine = encode_images(model, images, 8) @ classes.T
+    learned = float(model.logit_scale.detach().exp())  # the temperature the model learned
     probs = np.array(served["probs"])
-    np.testing.assert_allclose(probs, want, atol=1e-4)
+    np.testing.assert_allclose(probs, torch.softmax(learned * cosine, -1).numpy(), atol=1e-4)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    # not the fixed 100 of before, which made nearly every answer p = 1.000
+    fixed = torch.softmax(100.0 * cosine, -1).numpy()
+    assert np.abs(probs - fixed).max() > 0.05 and 1.0 < learned < 100.0
 
 
-def test_champion_serves_over_http(retrained):
-    """`mlflow models serve` on the champion answers a real JSON request like the local model."""
+def _readme_serve_command() -> str:
+    """The one command the README gives for serving the champion, exactly as written."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    lines = [line.strip() for b in blocks for line in b.splitlines() if "serve-model" in line]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_the_readme_serve_command_serves_the_champion(retrained):
+    """The README's command, run as written from the checkout (its .venv, no activated
+    environment: `uvicorn` is not on PATH), answers a real request like the local model, and a
+    request whose image does not decode gets a 400 that names the row and the reason."""
     import base64
     import os
     import signal
@@ -158,38 +189,23 @@ def test_champion_serves_over_http(retrained):
     from infra.local.seaweedfs import free_port
 
     workdir, _ = retrained
+    command = _readme_serve_command()
+    if not (PROJECT_ROOT / command.split()[0]).is_file():
+        pytest.skip(f"{command.split()[0]} is not in this checkout (the README's command needs it)")
     settings = load_settings("tiny", workdir=workdir)
-    uri = f"models:/{settings.registry.model_name}@champion"
     port = free_port()
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                           if not (Path(p) / "uvicorn").exists())  # fmt: skip
     log = (workdir / "serve.log").open("w")
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            uri,
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],  # fmt: skip
-        env={
-            **os.environ,
-            "MLFLOW_TRACKING_URI": settings.tracking_uri,
-            # the scoring server runs `uvicorn` from this environment's bin folder
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        },
+        ["bash", "-c", command],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PATH": path, "CLIP_WORKDIR": str(workdir), "CLIP_PROFILE": "tiny",
+             "CLIP_SERVE_PORT": str(port)},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-    )
+    )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 180
@@ -206,25 +222,29 @@ def test_champion_serves_over_http(retrained):
 
         samples = read_split(workdir / "data", "heldout_style")[:3]
         labels = sorted({s.concept for s in samples}) + ["a red car"]
-        body = {
-            "dataframe_split": {
-                "columns": ["image"],
-                "data": [[base64.b64encode(s.image_png).decode()] for s in samples],
-            },
-            "params": {"labels": labels},
-        }
-        request = urllib.request.Request(
-            f"{base}/invocations",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            served = pd.DataFrame(json.loads(answer.read())["predictions"])
+        images = [base64.b64encode(s.image_png).decode() for s in samples]
+        body = {"dataframe_split": {"columns": ["image"], "data": [[i] for i in images]},
+                "params": {"labels": labels}}  # fmt: skip
+        status, answer = _post(f"{base}/invocations", body)
+        assert status == 200, answer
+        served = pd.DataFrame(answer["predictions"])
+
+        broken = base64.b64encode(b"these are not the bytes of a picture").decode()
+        body["dataframe_split"]["data"] = [[images[0]], [broken]]
+        status, answer = _post(f"{base}/invocations", body)
+        assert status == 400 and answer["error_code"] == "INVALID_PARAMETER_VALUE", answer
+        assert "row 1: not a PNG, JPEG, WEBP, GIF image" in answer["message"]
+        assert "row 0" not in answer["message"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
         log.close()
+    assert (
+        f"serving clip-zeroshot version 1 (@champion) on http://127.0.0.1:{port}"
+        in (workdir / "serve.log").read_text()
+    )
 
+    uri = f"models:/{settings.registry.model_name}@champion"
     mlflow.set_tracking_uri(settings.tracking_uri)
     local = mlflow.pyfunc.load_model(uri).predict(
         pd.DataFrame({"image": [s.image_png for s in samples]}), params={"labels": labels}
@@ -232,6 +252,72 @@ def test_champion_serves_over_http(retrained):
     assert list(served.columns) == labels
     np.testing.assert_allclose(served.values, local.values, atol=1e-6)
     np.testing.assert_allclose(served.values.sum(axis=1), 1.0, atol=1e-5)
+
+
+# No import of this project may succeed in the standalone check: a finder that refuses them.
+_NO_PROJECT = """
+import sys
+class _Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("components", "flows", "infra"):
+            raise ImportError(f"{name} is this project's: the ONNX folder must stand alone")
+sys.meta_path.insert(0, _Refuse())
+"""
+
+
+def test_the_exported_folder_stands_alone(retrained, tmp_path):
+    """docs/onnx.md's classifier (onnxruntime + tokenizers, no import of this project) on the
+    exported folder gives the registered pyfunc's probabilities."""
+    import mlflow
+    import pandas as pd
+
+    from components.data.reader import read_split
+    from components.export.standalone import METADATA_KEY
+    from components.settings import load_settings
+
+    workdir, _ = retrained
+    folder = workdir / "artifacts" / "onnx"
+    spec = json.loads((folder / "preprocess.json").read_text())
+    import onnx
+
+    stamped = {p.key: p.value for p in onnx.load(str(folder / "image_encoder.onnx")).metadata_props}
+    assert json.loads(stamped[METADATA_KEY]) == spec and float(stamped["logit_scale"]) > 1.0
+    parity = json.loads((folder / "parity.json").read_text())
+    assert parity["tokenizer_mismatches"] == [] and parity["n_prompts_tokenized"] == (
+        len(spec["labels"]) * len(spec["templates"])
+    )
+
+    samples = read_split(workdir / "data", "heldout_style")[:5]
+    for i, sample in enumerate(samples):
+        (tmp_path / f"{i}.png").write_bytes(sample.image_png)
+    labels = [s.concept for s in samples] + ["a red car"]
+    docs = (PROJECT_ROOT / "docs" / "onnx.md").read_text()
+    [code] = re.findall(r"```python\n(.*?)```", docs, re.S)
+    script = (
+        _NO_PROJECT
+        + code
+        + textwrap.dedent(
+            f"""
+        images = [open(f"{tmp_path}/{{i}}.png", "rb").read() for i in range({len(samples)})]
+        probs = classify({str(folder)!r}, images, {labels!r})
+        mine = [m for m in sys.modules if m.split(".")[0] in ("components", "flows", "infra")]
+        print(json.dumps({{"probs": probs.tolist(), "project_modules": mine}}))
+        """
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    standalone = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert standalone["project_modules"] == []
+
+    settings = load_settings("tiny", workdir=workdir)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    served = mlflow.pyfunc.load_model(f"models:/{settings.registry.model_name}@champion").predict(
+        pd.DataFrame({"image": [s.image_png for s in samples]}), params={"labels": labels}
+    )
+    np.testing.assert_allclose(np.array(standalone["probs"]), served.values, atol=1e-5)
 
 
 def test_rerun_with_unchanged_inputs_skips_the_cached_data_steps(retrained):
