@@ -188,3 +188,16 @@ def test_one_build_over_every_kind(tmp_path, outside, sources_dir, small_cfg) ->
     notes = next(r for r in listed if r["reference"] == "notes.png")
     assert notes["sha256"] == hashlib.sha256(CANARY + b" shopping list").hexdigest()
     assert report.n_build_rejected == len(refused) and report.n_rejected == len(refused)
+
+
+def test_the_docs_table_lists_every_kind_with_its_reason(tmp_path) -> None:
+    """docs/bad_inputs.md is the user's copy of this corpus: it must say what the tests assert."""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "bad_inputs.md"
+    rows = {}
+    for line in docs.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in ("table row", "shard", "table"):
+            rows[cells[1]] = None if cells[2] == "admitted" else cells[2].strip("`")
+    kinds = {k.name: k.reason for k in (*TABLE_KINDS, *SHARD_KINDS)}
+    kinds |= {k.name: k.reason for k in parquet_kinds(tmp_path)}
+    assert rows == kinds
