@@ -34,6 +34,9 @@ QUIET_ENV = {
     "RAY_DEDUP_LOGS": "0",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
+    # The temporary Prefect server's first start creates its database: on a slow 2-core machine
+    # that took more than Prefect's default 20 s, and `make run` failed before any stage.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "DVC_NO_ANALYTICS": "1",

@@ -148,12 +148,14 @@ def test_champion_loads_by_alias_in_a_fresh_process(retrained):
 
 
 def _readme_serve_command() -> str:
-    """The one command the README gives for serving the champion, exactly as written."""
+    """The command the README gives for serving the champion from a fresh clone (the one that
+    names the checkout's .venv), exactly as written."""
     readme = (PROJECT_ROOT / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
-    lines = [line.strip() for b in blocks for line in b.splitlines() if "serve-model" in line]
-    assert len(lines) == 1, lines
-    return lines[0]
+    lines = [line.strip() for block in blocks for line in block.splitlines()]
+    runnable = [line for line in lines if line.startswith(".venv/bin/") and "serve-model" in line]
+    assert len(runnable) == 1, runnable
+    return runnable[0]
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:
