@@ -84,11 +84,11 @@ def read_local(path: Path, roots: Roots, limits: SampleLimits) -> bytes | Proble
             size = os.fstat(fd).st_size
             if size > limits.max_image_bytes:
                 return too_many_bytes(size, limits)
-            data = handle.read(limits.max_image_bytes + 1)
+            data = handle.read(size + 1)  # read(n) allocates n bytes up front: not the cap
         except OSError as err:
             return Problem(Reason.UNREADABLE_FILE, f"cannot read {path}: {err.strerror or err}")
-    if len(data) > limits.max_image_bytes:  # it grew while being read
-        return too_many_bytes(len(data), limits)
+    if len(data) > size:  # it grew while being read: what was checked is not what is there
+        return Problem(Reason.UNREADABLE_FILE, f"{path} changed while it was read")
     return data
 
 
