@@ -16,6 +16,7 @@ from components.checks.caption import check_caption, control_characters
 from components.checks.image import check_image
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Problem, Reason
+from components.data.raw_text import as_bytes
 from components.data.records import SourceImage, unique_in_order
 from components.data.rejections import Rejected
 from components.data.user_records import UserCandidate, user_image
@@ -45,6 +46,16 @@ def _captions(candidate: UserCandidate, limits: SampleLimits) -> tuple[str, ...]
     return unique_in_order([primary_text, *(t for t in texts if t != primary_text)])
 
 
+def _license(candidate: UserCandidate) -> Problem | None:
+    """The license is stored in the sample's metadata: it must be text a report can hold."""
+    try:
+        text = as_bytes(candidate.license).decode("utf-8")
+    except UnicodeDecodeError as err:
+        return Problem(Reason.BAD_METADATA, f"the license: byte {err.start} is not UTF-8")
+    control = control_characters(text)
+    return Problem(Reason.BAD_METADATA, f"the license holds {control}") if control else None
+
+
 Verdict = tuple[str, tuple[str, ...] | Problem]  # sha256 of the bytes, the captions or why not
 
 
@@ -54,6 +65,9 @@ def _verdict(candidate: UserCandidate, limits: SampleLimits) -> Verdict:
     captions = _captions(candidate, limits)
     if isinstance(captions, Problem):
         return sha, captions
+    license_problem = _license(candidate)
+    if license_problem is not None:
+        return sha, license_problem
     image = check_image(candidate.data, limits)
     return sha, captions if image.problem is None else image.problem
 

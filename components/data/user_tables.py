@@ -163,7 +163,9 @@ def _parquet_rows(location: str, raw: bytes) -> Iterator[TableRow | Rejected]:
             yield Rejected.of(location, f"{location}#row{number}", number, refused)
         return
     extras = table.column("captions").to_pylist() if "captions" in table.column_names else None
-    licenses = table.column("license").to_pylist() if "license" in table.column_names else None
+    licenses = None
+    if "license" in table.column_names:  # text as the other columns; a number is its digits
+        licenses = _text_column(table, "license") or table.column("license").to_pylist()
     for i in range(table.num_rows):
         cells = {"image": images[i], "caption": captions[i]}
         cells["captions"] = extras[i] if extras is not None else None

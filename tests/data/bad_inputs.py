@@ -85,6 +85,7 @@ class Row:
     image: bytes  # the image cell, raw
     caption: bytes = b"a picture of something"
     captions: bytes = b""  # extra captions ('|'-separated)
+    license: bytes = b""
     raw_line: bytes | None = None  # the whole CSV line as written (a malformed row)
 
 
@@ -121,6 +122,15 @@ def _caption(caption: bytes, captions: bytes = b"") -> Callable[[Path, Path, int
         name = f"captioned-{seed}.png"
         write(folder / name, picture(seed))
         return Row(name.encode(), caption, captions)
+
+    return make
+
+
+def _license(license_: bytes) -> Callable[[Path, Path, int], Row]:
+    def make(folder: Path, outside: Path, seed: int) -> Row:
+        name = f"licensed-{seed}.png"
+        write(folder / name, picture(seed))
+        return Row(name.encode(), license=license_)
 
     return make
 
@@ -200,7 +210,7 @@ def _duplicate(folder: Path, outside: Path, seed: int) -> Row:
 
 def _ragged(folder: Path, outside: Path, seed: int) -> Row:
     write(folder / f"ragged-{seed}.png", picture(seed))
-    return Row(b"", raw_line=f"ragged-{seed}.png,a caption,,one field too many\n".encode())
+    return Row(b"", raw_line=f"ragged-{seed}.png,a caption,,,one field too many\n".encode())
 
 
 # the first row of every table: a plain good picture, whose bytes the duplicate kind repeats
@@ -269,6 +279,10 @@ TABLE_KINDS: tuple[Kind, ...] = (
     Kind("a caption with tab and CRLF", None, _caption(b"first line\tand\r\nsecond line")),
     Kind("a caption in several scripts", None, _caption("東京 🐶 مرحبا naïve".encode())),
     Kind("special tokens as caption text", None, _caption(b"<|endoftext|> <end_of_text>")),
+    # metadata
+    Kind("a license that is not UTF-8", "bad_metadata", _license(b"CC-BY-4.0 \xa9 me")),
+    Kind("a control character in the license", "bad_metadata", _license(b"MIT\x1b[0m")),
+    Kind("a license in words", None, _license("public domain, “as is”".encode())),
 )  # fmt: skip
 
 
@@ -280,11 +294,11 @@ def write_table(folder: Path, outside: Path, kinds: tuple[Kind, ...], first_seed
     """A CSV with PLAIN then one row per kind (in that order), written as raw bytes; returns its
     path and the expected reason per row number."""
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [b"image,caption,captions\n"]
+    lines = [b"image,caption,captions,license\n"]
     expected: dict[int, str | None] = {}
     for number, kind in enumerate((PLAIN, *kinds), start=1):
         row = kind.make(folder, outside, first_seed + number)
-        cells = (row.image, row.caption, row.captions)
+        cells = (row.image, row.caption, row.captions, row.license)
         lines.append(row.raw_line or b",".join(map(_quote, cells)) + b"\r\n")
         expected[number] = kind.reason
     table = folder / "table.csv"
