@@ -10,6 +10,7 @@ import pytest
 
 from components.data.build import build_corpus
 from components.settings import DataConfig, load_settings
+from infra.local.seaweedfs import SeaweedS3
 
 SMALL = {"max_concepts": 40, "image_size": 32, "val_fraction": 0.1, "samples_per_shard": 16}
 
@@ -43,3 +44,13 @@ def corpus(
     out_dir = tmp_path_factory.mktemp("corpus") / "data"
     card = build_corpus(small_cfg, sources_dir, out_dir)
     return out_dir, card
+
+
+@pytest.fixture
+def s3(tmp_path_factory: pytest.TempPathFactory):
+    """A SeaweedFS S3 server on loopback for one test (started with keys; stopped by PID)."""
+    folder = tmp_path_factory.mktemp("seaweedfs")
+    server = SeaweedS3(folder, "clip-test-key", "clip-test-secret-0123456789")
+    server.start()
+    yield server
+    server.stop()

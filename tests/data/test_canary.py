@@ -22,23 +22,12 @@ from userdata import picture, write, write_csv
 
 from components.data.images import render_user_image
 from components.settings import load_settings
-from infra.local.seaweedfs import SeaweedS3
 
 pytestmark = pytest.mark.timeout(600)
 
 BIN = Path(sys.executable).parent
 CANARY_TEXT = b"CANARY-d41c: a secret that lives outside the table's folder"
 CANARY_PICTURE = picture(611)
-
-
-@pytest.fixture
-def s3(tmp_path_factory):
-    server = SeaweedS3(
-        tmp_path_factory.mktemp("seaweedfs"), "canary-key", "canary-secret-0123456789"
-    )
-    server.start()
-    yield server
-    server.stop()
 
 
 def _table(root: Path) -> Path:

@@ -10,19 +10,8 @@ from components.data.build import build_corpus
 from components.data.versioning import configure_s3_remote, dvc_add_data, dvc_pull, dvc_push
 from components.registry.lineage import dvc_data_hash
 from components.settings import load_settings
-from infra.local.seaweedfs import SeaweedS3
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def s3(tmp_path_factory):
-    server = SeaweedS3(
-        tmp_path_factory.mktemp("seaweedfs"), "clip-test-key", "clip-test-secret-0123456789"
-    )
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_push_delete_pull_gives_the_same_corpus(s3, workdir_with_sources, small_cfg, digest):
