@@ -106,8 +106,10 @@ def read_s3(url: str, store: S3Store, limits: SampleLimits) -> bytes | Problem:
         return body.read()
 
 
-def read_image(where: str | Path, roots: Roots, store: S3Store, limits: SampleLimits):
-    """-> bytes | Problem: a resolved reference's bytes."""
+def read_image(
+    where: str | Path, roots: Roots, store: S3Store, limits: SampleLimits
+) -> bytes | Problem:
+    """A resolved reference's bytes, or why not."""
     if isinstance(where, Path):
         return read_local(where, roots, limits)
     return read_s3(where, store, limits)

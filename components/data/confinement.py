@@ -65,20 +65,20 @@ def _outside(ref: str, why: str, roots: Roots) -> Problem:
     return Problem(Reason.OUTSIDE_ROOT, f"{ref!r} {why}, outside the data roots ({where})")
 
 
-def _has_dot_segments(key: str) -> bool:
+def has_dot_segments(key: str) -> bool:
+    """A key with '.' or '..' parts: S3 takes them literally, some compatible stores do not."""
     return any(part in (".", "..") for part in key.split("/"))
 
 
 def resolve_s3(ref: str, roots: Roots) -> str | Problem:
-    """An s3:// reference, if it lies under an S3 root. Keys with '.' or '..' segments are
-    refused: S3 takes them literally, some S3-compatible stores normalise them."""
+    """An s3:// reference, if it lies under an S3 root (and has no '.' or '..' segments)."""
     try:
         bucket, key = split_url(ref)
     except DataSourceError:
         return Problem(Reason.INVALID_REFERENCE, f"{ref!r} is not an s3://bucket/key URL")
     if not key or key.endswith("/"):
         return Problem(Reason.NOT_A_FILE, f"{ref!r} names a bucket or a folder, not an object")
-    if _has_dot_segments(key):
+    if has_dot_segments(key):
         return _outside(ref, "has '.' or '..' in its key", roots)
     url = join_url(bucket, key)
     if not roots.admits_url(url):

@@ -35,9 +35,14 @@ class Sample:
 
 
 def read_split(
-    data_dir: Path, split: str, exclude_ids: Collection[str] = frozenset()
+    data_dir: Path,
+    split: str,
+    exclude_ids: Collection[str] = frozenset(),
+    limit: int | None = None,
 ) -> list[Sample]:
-    """Every sample of `split` (sorted by id), minus `exclude_ids` (e.g. rows a gate rejected)."""
+    """Every sample of `split` (sorted by id), minus `exclude_ids` (e.g. rows a gate rejected);
+    with `limit`, only the first that many. The build writes a split's samples in id order, shard
+    after shard, so reading stops there instead of decoding the whole split."""
     exclude_ids = frozenset(exclude_ids)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
@@ -56,6 +61,8 @@ def read_split(
             if image is None:
                 raise ValueError(f"sample {key!r} in {shard} has no image member")
             samples.append(Sample(meta["id"], meta["concept"], captions, image[1]))
+            if limit is not None and len(samples) >= limit:
+                return sorted(samples, key=lambda sample: sample.id)
     return sorted(samples, key=lambda sample: sample.id)
 
 

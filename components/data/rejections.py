@@ -44,7 +44,12 @@ class Rejected:
 
     @classmethod
     def of(
-        cls, source: str, reference: str, row: int | None, problem: Problem, sha256=None
+        cls,
+        source: str,
+        reference: str,
+        row: int | None,
+        problem: Problem,
+        sha256: str | None = None,
     ) -> Rejected:
         detail = f"row {row}: {problem.detail}" if row is not None else problem.detail
         return cls(source, reference, row, problem.reason, detail, sha256)

@@ -32,7 +32,7 @@ def _captions(candidate: UserCandidate, limits: SampleLimits) -> tuple[str, ...]
     problem = check_caption(primary, limits)
     if problem is not None:
         return problem
-    texts = []
+    texts = [primary.decode("utf-8")]  # checked above; the primary caption leads
     for n, raw in enumerate(given, start=1):
         try:
             text = raw.decode("utf-8")
@@ -42,8 +42,7 @@ def _captions(candidate: UserCandidate, limits: SampleLimits) -> tuple[str, ...]
         if control:
             return Problem(Reason.CONTROL_CHARACTERS, f"caption {n} holds {control}")
         texts.append(text)
-    primary_text = primary.decode("utf-8")
-    return unique_in_order([primary_text, *(t for t in texts if t != primary_text)])
+    return unique_in_order(texts)
 
 
 def _license(candidate: UserCandidate) -> Problem | None:
@@ -103,5 +102,5 @@ def admit(
             rejected.append(Rejected.of(item.source, item.reference, item.row, problem, sha))
         else:
             first_with[sha] = item.reference
-            accepted.append(user_image(item, verdict))
+            accepted.append(user_image(item, verdict, sha))
     return accepted, rejected

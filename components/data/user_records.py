@@ -7,7 +7,6 @@ same picture gets the same id wherever it came from (a second copy is a duplicat
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,9 +61,10 @@ def parse_captions(value: Any) -> list[str]:
     return [] if not text(value) else [text(value)]
 
 
-def user_image(candidate: UserCandidate, captions: tuple[str, ...]) -> SourceImage:
-    """An admitted user sample: its checked, decoded captions (the first is primary)."""
-    code = hashlib.sha256(candidate.data).hexdigest()[:CODE_HEX]
+def user_image(candidate: UserCandidate, captions: tuple[str, ...], sha256: str) -> SourceImage:
+    """An admitted user sample: its checked, decoded captions (the first is primary) and the
+    sha256 of its bytes (computed once, by the checks)."""
+    code = sha256[:CODE_HEX]
     return SourceImage(
         source=SOURCE,
         code=code,

@@ -25,7 +25,7 @@ from components.checks.image import too_many_bytes
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Problem, Reason
 from components.data.confined_read import open_confined
-from components.data.confinement import Roots
+from components.data.confinement import Roots, has_dot_segments
 from components.data.errors import DataSourceError
 from components.data.raw_text import as_bytes
 from components.data.rejections import Rejected
@@ -37,14 +37,14 @@ SHARD_SUFFIX = ".tar"
 _GLOB_CHARS = ("*", "?", "[")
 
 
-def _source_root(location: str) -> Path:
+def _source_roots(location: str) -> Roots:
     """The folder a local source confines its shards to: the folder itself, the fixed part of
     a glob, or a single shard's folder."""
     if any(char in location for char in _GLOB_CHARS):
         fixed = location[: min(location.index(c) for c in _GLOB_CHARS if c in location)]
-        return Path(os.path.realpath(Path(fixed.rpartition("/")[0] or ".").absolute()))
+        return Roots.of([fixed.rpartition("/")[0] or "."])
     path = Path(location).absolute()
-    return Path(os.path.realpath(path if path.is_dir() else path.parent))
+    return Roots.of([str(path if path.is_dir() else path.parent)])
 
 
 def _local_candidates(location: str) -> list[str]:
@@ -60,30 +60,29 @@ def _local_candidates(location: str) -> list[str]:
     )
 
 
-def shard_locations(location: str, store: S3Store) -> list[str | Path | Rejected]:
-    """The source's shards, sorted: real local paths or s3:// URLs, and a rejection for each
-    one that lies outside the source."""
+def shard_locations(location: str, store: S3Store, roots: Roots) -> list[str | Path | Rejected]:
+    """The source's shards, sorted: real local paths (inside the local `roots`) or s3:// URLs,
+    and a rejection for each one that lies outside the source."""
     found: list[str | Path | Rejected] = []
     if is_s3(location):
         urls = [location] if location.endswith(SHARD_SUFFIX) else store.list_urls(location, ".tar")
         for url in urls:
-            key = url.partition("://")[2].partition("/")[2]
-            if any(part in (".", "..") for part in key.split("/")):
+            if has_dot_segments(url.partition("://")[2].partition("/")[2]):
                 problem = Problem(Reason.OUTSIDE_ROOT, f"{url} has '.' or '..' in its key")
                 found.append(Rejected.of(location, url, None, problem))
             else:
                 found.append(url)
     else:
-        root = _source_root(location)
         for candidate in _local_candidates(location):
             real = Path(os.path.realpath(candidate))
-            if not (real == root or real.is_relative_to(root)):
+            if roots.admits_path(real):
+                found.append(real)
+            else:
+                where = roots.describe()
                 problem = Problem(
-                    Reason.OUTSIDE_ROOT, f"{candidate} is a symlink to {real}, outside {root}"
+                    Reason.OUTSIDE_ROOT, f"{candidate} is a symlink to {real}, outside {where}"
                 )
                 found.append(Rejected.of(location, candidate, None, problem))
-            else:
-                found.append(real)
     if not found:
         raise DataSourceError(
             f"user source {location} holds no {SHARD_SUFFIX} shards; point it at the folder, "
@@ -114,8 +113,10 @@ def _sample(source: str, reference: str, parts: dict[str, bytes]) -> UserCandida
     return UserCandidate(source, reference, None, image[1], (caption, *extra), license_)
 
 
-def _stream(source: str, shard: str, handle: IO[bytes], limits: SampleLimits):
-    """-> Iterator[UserCandidate | Rejected]: the samples of one shard, in archive order."""
+def _stream(
+    source: str, shard: str, handle: IO[bytes], limits: SampleLimits
+) -> Iterator[UserCandidate | Rejected]:
+    """The samples of one shard, in archive order."""
     key, parts, problem = None, {}, None
 
     def finish() -> UserCandidate | Rejected:
@@ -156,35 +157,40 @@ def _stream(source: str, shard: str, handle: IO[bytes], limits: SampleLimits):
         yield finish()
 
 
+def _shard_samples(
+    location: str, shard: str | Path, store: S3Store, roots: Roots, limits: SampleLimits
+) -> Iterator[UserCandidate | Rejected]:
+    """One shard's samples: a local one opened confined to the source, an S3 one streamed."""
+    if isinstance(shard, Path):
+        fd = open_confined(shard, roots)
+        if isinstance(fd, Problem):
+            yield Rejected.of(location, str(shard), None, fd)
+            return
+        with os.fdopen(fd, "rb") as handle:
+            yield from _stream(location, str(shard), handle, limits)
+        return
+    found = store.open_object(shard)
+    if isinstance(found, str):
+        problem = Problem(Reason.UNREADABLE_FILE, f"{shard}: {found}")
+        yield Rejected.of(location, shard, None, problem)
+        return
+    with closing(found[1]) as body:
+        yield from _stream(location, shard, body, limits)
+
+
 def load_shards(
     location: str, store: S3Store, limits: SampleLimits
 ) -> Iterator[UserCandidate | Rejected]:
     """One candidate or rejection per sample, shards in sorted order, samples in archive order."""
-    n_samples = 0
-    for shard in shard_locations(location, store):
+    roots = Roots((), ()) if is_s3(location) else _source_roots(location)
+    empty = True
+    for shard in shard_locations(location, store, roots):
         if isinstance(shard, Rejected):
-            n_samples += 1
+            empty = False
             yield shard
-        elif isinstance(shard, Path):
-            fd = open_confined(shard, Roots((_source_root(location),), ()))
-            if isinstance(fd, Problem):
-                n_samples += 1
-                yield Rejected.of(location, str(shard), None, fd)
-                continue
-            with os.fdopen(fd, "rb") as handle:
-                for sample in _stream(location, str(shard), handle, limits):
-                    n_samples += 1
-                    yield sample
-        else:
-            found = store.open_object(shard)
-            if isinstance(found, str):
-                n_samples += 1
-                problem = Problem(Reason.UNREADABLE_FILE, f"{shard}: {found}")
-                yield Rejected.of(location, shard, None, problem)
-                continue
-            with closing(found[1]) as body:
-                for sample in _stream(location, shard, body, limits):
-                    n_samples += 1
-                    yield sample
-    if not n_samples:
+            continue
+        for sample in _shard_samples(location, shard, store, roots, limits):
+            empty = False
+            yield sample
+    if empty:
         raise DataSourceError(f"the shards of user source {location} hold no samples")

@@ -16,10 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from components.artifacts import ONNX
+
 # The exporter warns once per missing torchvision operator; this project uses none of them.
 logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
-IMAGE_ONNX, TEXT_ONNX, PARITY_FILE = "image_encoder.onnx", "text_encoder.onnx", "parity.json"
+IMAGE_ONNX, TEXT_ONNX, PARITY_FILE = (
+    ONNX.files
+)  # image_encoder.onnx, text_encoder.onnx, parity.json
 
 
 class ImageTower(nn.Module):

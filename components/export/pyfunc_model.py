@@ -50,15 +50,14 @@ def preprocess(data: bytes, spec: dict) -> np.ndarray:
     size = spec["size"]
     try:
         with Image.open(io.BytesIO(data), formats=REQUEST_FORMATS) as img:
-            if img.width * img.height > MAX_REQUEST_PIXELS:
-                raise BadImage(f"{img.width}x{img.height} is above {MAX_REQUEST_PIXELS:,} pixels")
-            img = img.convert("RGBA")
+            width, height = img.size  # from the header: checked before anything is decoded
+            img = img.convert("RGBA") if width * height <= MAX_REQUEST_PIXELS else None
     except UnidentifiedImageError as err:
         raise BadImage(f"not a {', '.join(REQUEST_FORMATS)} image") from err
     except (OSError, SyntaxError, ValueError, EOFError) as err:
-        if isinstance(err, BadImage):
-            raise
         raise BadImage(f"the image does not decode ({err})") from err
+    if img is None:
+        raise BadImage(f"{width}x{height} is above {MAX_REQUEST_PIXELS:,} pixels")
     canvas = Image.new("RGBA", img.size, (255, 255, 255, 255))
     rgb = Image.alpha_composite(canvas, img).convert("RGB")
     if rgb.size != (size, size):

@@ -60,7 +60,7 @@ def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
     differ = write_standalone(tmp_dir, spec, tokenizer)
 
     # Real inputs: held-out images and the prompts zero-shot classification will send.
-    samples = read_split(settings.paths.data, "heldout_style")[:64]
+    samples = read_split(settings.paths.data, "heldout_style", limit=64)
     images = normalize(images_to_tensor([s.image_png for s in samples], model.visual.image_size))
     prompts = [t.format(s.concept) for s in samples[:16] for t in templates]
     report = check_parity(

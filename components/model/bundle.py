@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from components.artifacts import MODEL
 from components.model.config import CLIPConfig
 from components.model.tokenizers import Tokenizer, load_tokenizer, save_tokenizer
 
-WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
+WEIGHTS, CONFIG, TOKENIZER = MODEL.files  # model.safetensors, config.json, tokenizer.json
 
 
 def save_bundle(model, tokenizer: Tokenizer, out_dir: Path) -> Path:

@@ -71,7 +71,7 @@ def register(settings: Settings) -> Registration:
 
     spec = json.loads((out / "onnx" / PREPROCESS_FILE).read_text())  # written by the export
     labels = spec["labels"]
-    heldout = read_split(settings.paths.data, "heldout_style")[:2]
+    heldout = read_split(settings.paths.data, "heldout_style", limit=2)
     with reaching_mlflow(settings, "logging the model"):
         configure_mlflow(settings)
         run_id = read_run_id(settings)

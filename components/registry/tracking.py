@@ -14,7 +14,7 @@ from components.artifacts import TRAINING_RUN, require
 from components.errors import RemoteStoreError
 from components.settings import Settings
 
-RUN_FILE = "run.json"
+RUN_FILE = Path(TRAINING_RUN.relative).name  # run.json
 
 
 def configure_mlflow(settings: Settings):  # -> mlflow.MlflowClient

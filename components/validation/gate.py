@@ -119,13 +119,6 @@ def _read_build_rejections(data_dir: Path) -> list[Rejected]:
         ) from err
 
 
-def _as_report_rows(refused: list[Rejected], first_row: int) -> list[Rejection]:
-    return [
-        Rejection(first_row + n, "", "user", "", r.reason, r.detail, r.reference, r.sha256 or "")
-        for n, r in enumerate(refused)
-    ]
-
-
 def _publish(
     report_dir: Path, report: ValidationReport, rejections: list[Rejection], docs: Path | None
 ) -> None:
@@ -145,16 +138,9 @@ class _Findings:
     normalised: dict[str, int]
     n_decoded: int
     decode_skipped: bool  # the manifest lacks the columns that locate a sample
-    build_rejections: list[Rejection]  # refused by the data build's source checks
 
 
-def _inspect(
-    data_dir: Path,
-    manifest: pd.DataFrame,
-    refused: list[Rejected],
-    cfg: ValidateConfig,
-    docs: Path,
-) -> _Findings:
+def _inspect(data_dir: Path, manifest: pd.DataFrame, cfg: ValidateConfig, docs: Path) -> _Findings:
     """Run the manifest suite, then decode every row it did not already reject."""
     from components.validation.decode_checks import NEEDED_COLUMNS, run_decode_checks
     from components.validation.manifest_suite import run_manifest_suite
@@ -162,13 +148,11 @@ def _inspect(
     suite = run_manifest_suite(manifest, cfg, docs)
     problems = dict(suite.row_problems)
     if not set(NEEDED_COLUMNS) <= set(manifest.columns):
-        built = _as_report_rows(refused, len(manifest))
-        return _Findings(suite, problems, (), {}, 0, len(manifest) > 0, built)
+        return _Findings(suite, problems, (), {}, 0, decode_skipped=len(manifest) > 0)
     decoded = run_decode_checks(data_dir, manifest, cfg, skip_rows=problems.keys())
     problems |= decoded.problems
-    built = _as_report_rows(refused, len(manifest) + len(decoded.unlisted))
     return _Findings(
-        suite, problems, decoded.unlisted, decoded.normalised, decoded.n_checked, False, built
+        suite, problems, decoded.unlisted, decoded.normalised, decoded.n_checked, False
     )
 
 
@@ -176,6 +160,7 @@ def _report(
     data_dir: Path,
     manifest: pd.DataFrame,
     found: _Findings,
+    refused: list[Rejected],
     cfg: ValidateConfig,
     report_dir: Path,
     started: float,
@@ -193,9 +178,14 @@ def _report(
         Rejection(len(manifest) + n, key, "", "", problem.reason, problem.detail, key)
         for n, (key, problem) in enumerate(found.unlisted)
     ]
-    rejections += found.build_rejections
+    # what the data build refused at the source, last: no id, they never entered the corpus
+    first = len(manifest) + len(found.unlisted)
+    rejections += [
+        Rejection(first + n, "", "user", "", r.reason, r.detail, r.reference, r.sha256 or "")
+        for n, r in enumerate(refused)
+    ]
     reasons = dict(Counter(r.reason.value for r in rejections).most_common())
-    n_samples = len(manifest) + len(found.unlisted) + len(found.build_rejections)
+    n_samples = len(manifest) + len(found.unlisted) + len(refused)
     n_rejected = len(rejections)
     fraction = n_rejected / n_samples if n_samples else 0.0
     n_normalised = sum(found.normalised.values())
@@ -206,7 +196,7 @@ def _report(
         n_samples=n_samples,
         decode_skipped=found.decode_skipped,
         n_rejected=n_rejected,
-        n_build_rejected=len(found.build_rejections),
+        n_build_rejected=len(refused),
         reasons=reasons,
         n_normalised=n_normalised,
         max_fraction=cfg.max_rejected_fraction,
@@ -218,7 +208,7 @@ def _report(
         data_dir=str(data_dir),
         n_rows=len(manifest),
         n_unlisted=len(found.unlisted),
-        n_build_rejected=len(found.build_rejections),
+        n_build_rejected=len(refused),
         n_decoded=found.n_decoded,
         n_rejected=n_rejected,
         rejected_fraction=round(fraction, 6),
@@ -280,8 +270,8 @@ def validate_corpus(data_dir: Path, cfg: ValidateConfig, report_dir: Path) -> Va
 
     docs = temp_dir_beside(report_dir / DOCS_DIR)  # GX builds here; swapped in when complete
     try:
-        found = _inspect(data_dir, manifest, refused, cfg, docs)
-        report, rejections = _report(data_dir, manifest, found, cfg, report_dir, started)
+        found = _inspect(data_dir, manifest, cfg, docs)
+        report, rejections = _report(data_dir, manifest, found, refused, cfg, report_dir, started)
         _publish(report_dir, report, rejections, docs)
     finally:
         shutil.rmtree(docs, ignore_errors=True)  # only still there if something failed
