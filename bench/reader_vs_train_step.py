@@ -14,7 +14,7 @@ import time
 
 
 def reader_samples_per_s(settings, repeats: int) -> tuple[float, int]:
-    from components.data.reader import images_to_tensor, read_split
+    from components.data.corpus.reader import images_to_tensor, read_split
     from components.model.preprocess import normalize
 
     rates, n = [], 0

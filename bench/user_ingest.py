@@ -50,7 +50,7 @@ def _table(folder: Path, rows: int, side: int, bad_every: int) -> Path:
 def _ingest(table: Path) -> tuple[float, float, int, int]:
     """(seconds, peak MiB of Python allocations, admitted, rejected)."""
     from components.checks.limits import SampleLimits
-    from components.data.user_sources import load_user_sources
+    from components.data.sources.user_sources import load_user_sources
     from components.settings import load_settings
 
     cfg = load_settings("default").data.model_copy(update={"user_sources": [str(table)]})

@@ -58,7 +58,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-# opt-in sources read from Debian packages (components/data/debian_sources.py)
+# opt-in sources read from Debian packages (components/data/sources/debian_sources.py)
 DebianSourceName = Literal["tuxpaint", "openclipart", "fashion-mnist", "flags", "playing-cards"]
 
 

@@ -66,7 +66,7 @@ def _corpus_key(context, parameters: dict[str, Any]) -> str:
 
 def _validation_key(context, parameters: dict[str, Any]) -> str:
     """The corpus content, the gate's parameters and code, the workdir."""
-    from components.registry.lineage import corpus_checksum
+    from components.tracking.lineage import corpus_checksum
 
     settings: Settings = parameters["settings"]
     return "validation-" + _digest(
@@ -87,7 +87,7 @@ def build_corpus(settings: Settings) -> dict[str, Any]:
 
 @stage(name="version-data", **remote)
 def version_data(settings: Settings) -> str:
-    from components.data.versioning import dvc_add_data
+    from components.data.corpus.versioning import dvc_add_data
 
     return dvc_add_data(settings)
 

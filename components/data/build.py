@@ -20,22 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from components.checks.limits import SampleLimits
-from components.data.card import CARD, make_card, write_card
-from components.data.debian_sources import load_debian_sources
+from components.data.corpus.card import CARD, make_card, write_card
+from components.data.corpus.manifest import MANIFEST, write_manifest
+from components.data.corpus.plan import PlannedSample, plan_samples
+from components.data.corpus.records import SourceImage
+from components.data.corpus.rejections import REJECTED, count_reasons, write_rejected
+from components.data.corpus.render import Rendered, render_all
+from components.data.corpus.webdataset import write_shard
 from components.data.errors import DataSourceError
-from components.data.manifest import MANIFEST, write_manifest
-from components.data.noto_emoji import load_noto
-from components.data.npm_packages import fetch_npm_package, parse_spec, tarball_path
-from components.data.openmoji import load_openmoji
-from components.data.plan import PlannedSample, plan_samples
-from components.data.records import SourceImage
-from components.data.rejections import REJECTED, count_reasons, write_rejected
-from components.data.render import Rendered, render_all
-from components.data.twemoji import load_twemoji
-from components.data.user_sources import load_user_sources
-from components.data.webdataset import write_shard
-from components.hashing import sha256_file
+from components.data.sources.debian_sources import load_debian_sources
+from components.data.sources.noto_emoji import load_noto
+from components.data.sources.npm_packages import fetch_npm_package, parse_spec, tarball_path
+from components.data.sources.openmoji import load_openmoji
+from components.data.sources.twemoji import load_twemoji
+from components.data.sources.user_sources import load_user_sources
 from components.settings import DataConfig
+from components.tracking.hashing import sha256_file
 
 __all__ = ["PlannedSample", "build_corpus", "plan_samples"]
 

@@ -44,12 +44,12 @@ class _Evaluator:
         self.plots = out / PLOTS_DIR
 
     def split(self, name: str):
-        from components.data.reader import read_split
+        from components.data.corpus.reader import read_split
 
         return read_split(self.settings.paths.data, name, exclude_ids=self.exclude)
 
     def image_features(self, samples) -> torch.Tensor:  # [N, E]
-        from components.data.reader import images_to_tensor
+        from components.data.corpus.reader import images_to_tensor
         from components.evaluation.zeroshot import encode_images
 
         size = self.model.visual.image_size
@@ -172,7 +172,7 @@ def log_evaluation(settings: Settings) -> None:
     """The written metrics (as eval/*) and figures, into the training's MLflow run."""
     import mlflow
 
-    from components.registry.tracking import configure_mlflow, reaching_mlflow, read_run_id
+    from components.tracking.runs import configure_mlflow, reaching_mlflow, read_run_id
 
     require(settings.paths.workdir, METRICS, TRAINING_RUN)
     out = settings.paths.artifacts

@@ -26,7 +26,7 @@ class ExportOutputs:
 def heldout_labels(settings: Settings) -> list[str]:
     """The held-out style's concept names, from the manifest (no image is read): the labels the
     served model offers when a request names none."""
-    from components.data.manifest import read_manifest
+    from components.data.corpus.manifest import read_manifest
 
     index = read_manifest(settings.paths.data, columns=["split", "concept"]).to_pydict()
     pairs = zip(index["split"], index["concept"], strict=True)
@@ -38,12 +38,12 @@ def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
 
     import mlflow
 
-    from components.data.reader import images_to_tensor, read_split
+    from components.data.corpus.reader import images_to_tensor, read_split
     from components.export.onnx_export import check_parity, export_towers, write_parity
     from components.export.standalone import preprocess_spec, write_standalone
     from components.model.bundle import load_bundle
     from components.model.preprocess import normalize
-    from components.registry.tracking import configure_mlflow, read_run_id
+    from components.tracking.runs import configure_mlflow, read_run_id
 
     require(settings.paths.workdir, CORPUS, TRAINING_RUN, *([] if model_dir else [MODEL]))
     out = settings.paths.artifacts

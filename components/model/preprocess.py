@@ -1,6 +1,6 @@
 """Image preprocessing shared by training, evaluation, export and the served model.
 
-Images arrive as uint8 RGB [B, 3, S, S] (decoded and resized by components.data.reader); the
+Images arrive as uint8 RGB [B, 3, S, S] (decoded and resized by components.data.corpus.reader); the
 model sees them normalised with the OpenAI CLIP statistics.
 """
 

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from components.errors import UserError
-from components.hashing import sha256_file
+from components.tracking.hashing import sha256_file
 
 DEFAULT_CACHE = Path(os.environ.get("CLIP_DATA_CACHE", Path.home() / ".cache" / "clip-pipeline"))
 

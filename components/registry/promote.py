@@ -74,7 +74,7 @@ def _promote_locked(settings: Settings, version: str) -> Decision:
     from mlflow.exceptions import MlflowException
 
     from components.registry.checks import failed_checks
-    from components.registry.tracking import configure_mlflow
+    from components.tracking.runs import configure_mlflow
 
     client = configure_mlflow(settings)
     name, alias = settings.registry.model_name, settings.registry.champion_alias

@@ -45,14 +45,14 @@ def register(settings: Settings) -> Registration:
     from mlflow.models import infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
-    from components.data.reader import read_split
+    from components.data.corpus.reader import read_split
     from components.export.onnx_export import IMAGE_ONNX, PARITY_FILE, TEXT_ONNX
     from components.export.pyfunc_model import ZeroShotClassifier
     from components.export.standalone import PREPROCESS_FILE
     from components.model.bundle import TOKENIZER
     from components.registry.checks import checks_tags, release_checks
-    from components.registry.lineage import lineage_tags
-    from components.registry.tracking import configure_mlflow, reaching_mlflow, read_run_id
+    from components.tracking.lineage import lineage_tags
+    from components.tracking.runs import configure_mlflow, reaching_mlflow, read_run_id
 
     require(settings.paths.workdir, ONNX, METRICS, MODEL, TRAINING_RUN, CORPUS)
     out = settings.paths.artifacts

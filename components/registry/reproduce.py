@@ -83,8 +83,8 @@ def reproduce(
 ) -> Reproduction:
     from mlflow.exceptions import MlflowException
 
-    from components.registry.lineage import dvc_data_hash
-    from components.registry.tracking import configure_mlflow
+    from components.tracking.lineage import dvc_data_hash
+    from components.tracking.runs import configure_mlflow
 
     client = configure_mlflow(settings)
     try:

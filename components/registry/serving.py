@@ -21,7 +21,7 @@ def serve_command(
     """(argv, environment) of `mlflow models serve` for models:/NAME@ALIAS."""
     from mlflow.exceptions import MlflowException
 
-    from components.registry.tracking import configure_mlflow
+    from components.tracking.runs import configure_mlflow
 
     name, alias = settings.registry.model_name, alias or settings.registry.champion_alias
     client = configure_mlflow(settings)

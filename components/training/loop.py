@@ -23,7 +23,7 @@ class TrainData:
 
 
 def load_train_data(data_dir: Path, exclude_ids: set[str], image_size: int, tokenizer) -> TrainData:
-    from components.data.reader import images_to_tensor, read_split
+    from components.data.corpus.reader import images_to_tensor, read_split
 
     samples = read_split(data_dir, "train", exclude_ids=exclude_ids)
     if not samples:

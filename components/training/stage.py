@@ -24,7 +24,7 @@ class TrainOutputs:
 
 
 def _train_tokenizer(settings: Settings, exclude: set[str]):
-    from components.data.reader import read_split
+    from components.data.corpus.reader import read_split
     from components.model.config import load_config
     from components.model.tokenizers import build_tokenizer
 
@@ -46,7 +46,7 @@ def _write_history(history: list[dict], path: Path) -> None:
 def model_config(settings: Settings):  # -> CLIPConfig
     """The named architecture, with SigLIP's temperature and bias when that loss is chosen."""
     from components.model.config import load_config
-    from components.training.siglip_loss import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE
+    from components.training.loss import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE
 
     cfg = load_config(settings.model.name)
     if (cfg.text_cfg.tower == "minilm") != (settings.model.tokenizer == "wordpiece"):
@@ -71,8 +71,8 @@ def _open_mlflow_run(storage, name: str, spec: dict, settings: Settings):
     run's spec in its storage folder (before any step, so even a run killed early resumes)."""
     import mlflow
 
-    from components.registry.lineage import lineage_tags
-    from components.registry.tracking import flat_params
+    from components.tracking.lineage import lineage_tags
+    from components.tracking.runs import flat_params
     from components.training.run_spec import ResumeError, check_same_run
 
     record = storage.read_record(name)
@@ -136,8 +136,8 @@ def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
     from safetensors.torch import load_file
 
     from components.model.bundle import save_bundle
-    from components.registry.lineage import corpus_checksum
-    from components.registry.tracking import configure_mlflow, reaching_mlflow, write_run_file
+    from components.tracking.lineage import corpus_checksum
+    from components.tracking.runs import configure_mlflow, reaching_mlflow, write_run_file
     from components.training.checkpoint import HISTORY, WEIGHTS
     from components.training.ray_trainer import fit, ray_session
     from components.training.run_spec import check_run_name, new_run_name, run_spec

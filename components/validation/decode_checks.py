@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from components.checks.caption import check_caption
 from components.checks.image import ImageCheck, check_image
 from components.checks.reasons import Problem, Reason
-from components.data.webdataset import IMAGE_EXTENSIONS, UNKNOWN_IMAGE_EXTENSION
+from components.data.corpus.webdataset import IMAGE_EXTENSIONS, UNKNOWN_IMAGE_EXTENSION
 from components.validation.sample_checks import check_metadata
 
 if TYPE_CHECKING:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from components.checks.reasons import Problem
-    from components.data.rejections import Rejected
+    from components.data.corpus.rejections import Rejected
     from components.settings import ValidateConfig
     from components.validation.manifest_suite import SuiteResult
 
@@ -108,7 +108,7 @@ def _rejections(manifest: pd.DataFrame, problems: dict[int, Problem]) -> list[Re
 
 def _read_build_rejections(data_dir: Path) -> list[Rejected]:
     """What the data build refused at the source (rejected.parquet; none without user data)."""
-    from components.data.rejections import REJECTED, read_rejected
+    from components.data.corpus.rejections import REJECTED, read_rejected
 
     try:
         return read_rejected(data_dir)

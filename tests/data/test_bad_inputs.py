@@ -26,10 +26,10 @@ from userdata import picture, user_cfg, write
 
 from components.checks.image import normalise_to_rgb
 from components.data.build import build_corpus
-from components.data.manifest import read_manifest
-from components.data.reader import read_split
-from components.data.rejections import read_rejected
-from components.data.user_sources import UserData, load_user_sources
+from components.data.corpus.manifest import read_manifest
+from components.data.corpus.reader import read_split
+from components.data.corpus.rejections import read_rejected
+from components.data.sources.user_sources import UserData, load_user_sources
 from components.settings import load_settings
 from components.validation.gate import validate_corpus
 

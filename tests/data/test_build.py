@@ -9,8 +9,8 @@ import pytest
 
 from components.data import build
 from components.data.build import build_corpus
-from components.data.manifest import read_manifest
-from components.data.webdataset import iter_shard
+from components.data.corpus.manifest import read_manifest
+from components.data.corpus.webdataset import iter_shard
 
 
 def _all_samples(data_dir: Path) -> list[tuple[str, dict[str, bytes]]]:

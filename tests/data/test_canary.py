@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 from userdata import picture, write, write_csv
 
-from components.data.images import render_user_image
+from components.data.corpus.images import render_user_image
 from components.settings import load_settings
 
 pytestmark = pytest.mark.timeout(600)

@@ -13,14 +13,14 @@ from pydantic import ValidationError
 
 from components.data import debian_sources
 from components.data.build import build_corpus
+from components.data.corpus.manifest import read_manifest
+from components.data.corpus.reader import read_split
 from components.data.errors import DataSourceError
-from components.data.fashion_mnist import CLASSES as FASHION_CLASSES
-from components.data.flags import ISO_3166, country_names
-from components.data.manifest import read_manifest
-from components.data.playing_cards import CLASSES as CARD_CLASSES
-from components.data.playing_cards import load_playing_cards
-from components.data.reader import read_split
-from components.data.tuxpaint import STAMPS
+from components.data.sources.fashion_mnist import CLASSES as FASHION_CLASSES
+from components.data.sources.flags import ISO_3166, country_names
+from components.data.sources.playing_cards import CLASSES as CARD_CLASSES
+from components.data.sources.playing_cards import load_playing_cards
+from components.data.sources.tuxpaint import STAMPS
 from components.settings import DataConfig, load_settings
 from components.validation.gate import validate_corpus
 

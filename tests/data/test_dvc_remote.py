@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from components.data.build import build_corpus
-from components.data.versioning import configure_s3_remote, dvc_add_data, dvc_pull, dvc_push
-from components.registry.lineage import dvc_data_hash
+from components.data.corpus.versioning import configure_s3_remote, dvc_add_data, dvc_pull, dvc_push
 from components.settings import load_settings
+from components.tracking.lineage import dvc_data_hash
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -37,7 +37,7 @@ def test_push_delete_pull_gives_the_same_corpus(s3, workdir_with_sources, small_
 
 
 def test_wrong_keys_fail_with_dvc_words(s3, workdir_with_sources, small_cfg):
-    from components.data.versioning import DvcError
+    from components.data.corpus.versioning import DvcError
 
     workdir = workdir_with_sources
     settings = load_settings("tiny", workdir=workdir)

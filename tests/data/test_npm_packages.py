@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from components.data.errors import DataSourceError
-from components.data.npm_packages import fetch_npm_package, parse_spec
+from components.data.sources.npm_packages import fetch_npm_package, parse_spec
 
 
 def _write_tgz(path: Path, members: dict[str, bytes]) -> None:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.data.noto_emoji import load_noto
-from components.data.npm_packages import fetch_npm_package
-from components.data.openmoji import load_openmoji
+from components.data.sources.noto_emoji import load_noto
+from components.data.sources.npm_packages import fetch_npm_package
+from components.data.sources.openmoji import load_openmoji
 from components.settings import DataConfig
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from components.data.records import normalize_code
-from components.data.splits import choose_val, content_split, select_concepts
+from components.data.corpus.records import normalize_code
+from components.data.corpus.splits import choose_val, content_split, select_concepts
 
 # 3 categories of very different sizes, like emoji's (People 386 ... Component 5)
 CATEGORIES = {f"A{i:03d}": "big" for i in range(300)} | {f"B{i:03d}": "mid" for i in range(60)}

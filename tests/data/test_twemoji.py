@@ -7,10 +7,10 @@ from collections import defaultdict
 import pytest
 
 from components.data.build import build_corpus
+from components.data.corpus.manifest import read_manifest
 from components.data.errors import DataSourceError
-from components.data.manifest import read_manifest
-from components.data.npm_packages import fetch_npm_package
-from components.data.twemoji import load_twemoji
+from components.data.sources.npm_packages import fetch_npm_package
+from components.data.sources.twemoji import load_twemoji
 from components.settings import DataConfig
 
 TWITTER = "emoji-datasource-twitter@16.0.0"

@@ -11,7 +11,7 @@ import pytest
 from userdata import huge_png_header, picture, user_cfg, write, write_csv
 
 from components.data.build import build_corpus
-from components.data.manifest import read_manifest
+from components.data.corpus.manifest import read_manifest
 from components.settings import ValidateConfig, load_settings
 from components.validation.errors import GateFailed
 from components.validation.gate import validate_corpus

@@ -7,8 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from components.data.images import render_user_image
-from components.data.webdataset import image_part
+from components.data.corpus.images import render_user_image
+from components.data.corpus.webdataset import image_part
 
 
 def _encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:

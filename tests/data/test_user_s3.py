@@ -8,10 +8,10 @@ from userdata import img2dataset_sample, picture, shard_bytes, user_cfg
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Reason
 from components.data.build import build_corpus
+from components.data.corpus.manifest import read_manifest
+from components.data.corpus.rejections import read_rejected
 from components.data.errors import DataSourceError
-from components.data.manifest import read_manifest
-from components.data.rejections import read_rejected
-from components.data.user_sources import load_user_sources
+from components.data.sources.user_sources import load_user_sources
 from infra.local.seaweedfs import SeaweedS3
 
 pytestmark = pytest.mark.timeout(300)

@@ -22,11 +22,11 @@ from userdata import (
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Reason
 from components.data.build import build_corpus
+from components.data.corpus.manifest import read_manifest
+from components.data.corpus.rejections import read_rejected
+from components.data.corpus.webdataset import iter_shard
 from components.data.errors import DataSourceError
-from components.data.manifest import read_manifest
-from components.data.rejections import read_rejected
-from components.data.user_sources import UserData, load_user_sources
-from components.data.webdataset import iter_shard
+from components.data.sources.user_sources import UserData, load_user_sources
 
 
 def _user_rows(data_dir: Path) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from components.data.build import build_corpus
-from components.data.versioning import dvc_add_data
+from components.data.corpus.versioning import dvc_add_data
 from components.settings import load_settings
 
 

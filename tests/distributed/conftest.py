@@ -51,7 +51,7 @@ def train_workdir(tmp_path: Path, tiny_corpus: Path) -> Path:
 
 def train_command(workdir: Path, run_name: str, **train) -> list[str]:
     return [
-        sys.executable, "-m", "components.cli", "--profile", "tiny", "--workdir", str(workdir),
+        sys.executable, "-m", "clip_pipeline.cli", "--profile", "tiny", "--workdir", str(workdir),
         *sets(**train), "train", "--run-name", run_name,
     ]  # fmt: skip
 

@@ -80,7 +80,7 @@ def test_onnx_towers_decode_and_match_torch(retrained):
     import onnxruntime as ort
     import torch
 
-    from components.data.reader import images_to_tensor, read_split
+    from components.data.corpus.reader import images_to_tensor, read_split
     from components.evaluation.zeroshot import encode_images
     from components.model.bundle import load_bundle
 
@@ -111,7 +111,7 @@ def test_champion_loads_by_alias_in_a_fresh_process(retrained):
     script = textwrap.dedent(
         f"""
         import json, mlflow, pandas as pd
-        from components.data.reader import read_split
+        from components.data.corpus.reader import read_split
         mlflow.set_tracking_uri({settings.tracking_uri!r})
         model = mlflow.pyfunc.load_model("models:/{settings.registry.model_name}@champion")
         samples = read_split({str(workdir / "data")!r}, "heldout_style")[:4]
@@ -129,7 +129,7 @@ def test_champion_loads_by_alias_in_a_fresh_process(retrained):
 
     import torch
 
-    from components.data.reader import images_to_tensor, read_split
+    from components.data.corpus.reader import images_to_tensor, read_split
     from components.evaluation.zeroshot import class_embeddings, encode_images
     from components.model.bundle import load_bundle
 
@@ -186,7 +186,7 @@ def test_the_readme_serve_command_serves_the_champion(retrained):
     import mlflow
     import pandas as pd
 
-    from components.data.reader import read_split
+    from components.data.corpus.reader import read_split
     from components.settings import load_settings
     from infra.local.seaweedfs import free_port
 
@@ -273,7 +273,7 @@ def test_the_exported_folder_stands_alone(retrained, tmp_path):
     import mlflow
     import pandas as pd
 
-    from components.data.reader import read_split
+    from components.data.corpus.reader import read_split
     from components.export.standalone import METADATA_KEY
     from components.settings import load_settings
 

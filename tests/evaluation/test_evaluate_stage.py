@@ -15,8 +15,8 @@ from components.evaluation.stage import PLOTS_DIR, evaluate
 from components.model.bundle import save_bundle
 from components.model.clip import create_model
 from components.model.tokenizers import build_tokenizer
-from components.registry.tracking import configure_mlflow, write_run_file
 from components.settings import load_settings
+from components.tracking.runs import configure_mlflow, write_run_file
 
 pytestmark = pytest.mark.timeout(600)
 LABEL_SETS = ["fashion-mnist", "flags", "playing-cards"]

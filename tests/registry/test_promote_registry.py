@@ -8,8 +8,8 @@ import pytest
 
 from components.registry.checks import checks_tags
 from components.registry.promote import promote
-from components.registry.tracking import configure_mlflow
 from components.settings import load_settings
+from components.tracking.runs import configure_mlflow
 
 
 @pytest.fixture

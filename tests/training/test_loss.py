@@ -6,8 +6,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from components.training.loss import clip_loss
-from components.training.siglip_loss import siglip_loss
+from components.training.loss import clip_loss, siglip_loss
 
 WORLD, LOCAL, DIM = 2, 4, 8
 

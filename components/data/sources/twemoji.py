@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.data.noto_emoji import EmojiStyle, load_emoji_datasource
-from components.data.records import SourceImage
+from components.data.corpus.records import SourceImage
+from components.data.sources.noto_emoji import EmojiStyle, load_emoji_datasource
 
 TWEMOJI = EmojiStyle("twemoji", "CC-BY-4.0", Path("img/twitter/64"), "has_img_twitter")
 

@@ -7,9 +7,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components.data.corpus.records import SourceImage
+from components.data.corpus.splits import (
+    HELDOUT,
+    TRAIN,
+    VAL,
+    choose_val,
+    content_split,
+    select_concepts,
+)
 from components.data.errors import DataSourceError
-from components.data.records import SourceImage
-from components.data.splits import HELDOUT, TRAIN, VAL, choose_val, content_split, select_concepts
 from components.settings import DataConfig
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from components.data.images import render_png, render_user_image
-from components.data.records import SourceImage
+from components.data.corpus.images import render_png, render_user_image
+from components.data.corpus.records import SourceImage
 
 MIN_IMAGES_FOR_POOL = 64  # below this a pool is not worth starting
 

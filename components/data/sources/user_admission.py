@@ -16,10 +16,10 @@ from components.checks.caption import check_caption, control_characters
 from components.checks.image import check_image
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Problem, Reason
-from components.data.raw_text import as_bytes
-from components.data.records import SourceImage, unique_in_order
-from components.data.rejections import Rejected
-from components.data.user_records import UserCandidate, user_image
+from components.data.corpus.raw_text import as_bytes
+from components.data.corpus.records import SourceImage, unique_in_order
+from components.data.corpus.rejections import Rejected
+from components.data.sources.user_records import UserCandidate, user_image
 
 MIN_FOR_POOL = 32  # below this, threads cost more than they save
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from components.data.debian_select import cap_per_class
+from components.data.corpus.records import SourceImage
 from components.data.errors import DataSourceError
-from components.data.records import SourceImage
+from components.data.sources.debian_select import cap_per_class
 from components.settings import DataConfig
 
 SOURCE = "fashion-mnist"

@@ -10,8 +10,8 @@ import hashlib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from components.data.debian_select import first_usable
-from components.data.records import SourceImage, unique_in_order
+from components.data.corpus.records import SourceImage, unique_in_order
+from components.data.sources.debian_select import first_usable
 from components.settings import DataConfig
 
 SOURCE = "openclipart"

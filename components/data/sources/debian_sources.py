@@ -16,16 +16,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, get_args
 
-from components.data.debian_render import render_debian
+from components.data.corpus.plan import PlannedSample, content_split_samples
+from components.data.corpus.records import SourceImage
+from components.data.corpus.splits import ZEROSHOT_CARDS, ZEROSHOT_FASHION, ZEROSHOT_FLAGS
 from components.data.errors import DataSourceError
-from components.data.fashion_mnist import IMAGES, LABELS, load_fashion_mnist
-from components.data.flags import FLAG_DIR, ISO_3166, load_flags
-from components.data.openclipart import CARDS_DIR, SVG_DIR, load_openclipart
-from components.data.plan import PlannedSample, content_split_samples
-from components.data.playing_cards import load_playing_cards
-from components.data.records import SourceImage
-from components.data.splits import ZEROSHOT_CARDS, ZEROSHOT_FASHION, ZEROSHOT_FLAGS
-from components.data.tuxpaint import STAMPS, load_tuxpaint
+from components.data.sources.debian_render import render_debian
+from components.data.sources.fashion_mnist import IMAGES, LABELS, load_fashion_mnist
+from components.data.sources.flags import FLAG_DIR, ISO_3166, load_flags
+from components.data.sources.openclipart import CARDS_DIR, SVG_DIR, load_openclipart
+from components.data.sources.playing_cards import load_playing_cards
+from components.data.sources.tuxpaint import STAMPS, load_tuxpaint
 from components.settings import DataConfig, DebianSourceName
 
 USR_SHARE = Path("/usr/share")  # where apt installs them; tests point it elsewhere

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.checks.reasons import Problem, Reason
-from components.data.raw_text import printable
+from components.data.corpus.raw_text import printable
 
 REJECTED = "rejected.parquet"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from components.data.images import MAX_DECODE_PIXELS, WHITE, encode_png
+from components.data.corpus.images import MAX_DECODE_PIXELS, WHITE, encode_png
 
 # px per unit (CSS): old Inkscape/Illustrator SVGs give their size in pt or mm, which the
 # bundled resvg rejects as "invalid size" (a third of openclipart); rewriting them to px fixes it

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from components.errors import RemoteStoreError, UserError
-from components.registry.lineage import dvc_data_hash
 from components.settings import Settings
+from components.tracking.lineage import dvc_data_hash
 
 
 class DvcError(UserError, RuntimeError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.data.records import SourceImage
+from components.data.corpus.records import SourceImage
 
 SOURCE = "user"
 UNKNOWN_LICENSE = "unknown"

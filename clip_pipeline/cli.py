@@ -105,7 +105,7 @@ def data_build(
     typer.echo(f"corpus: {settings.paths.data}")
     _echo_json(card["counts"])
     if version:
-        from components.data.versioning import dvc_add_data
+        from components.data.corpus.versioning import dvc_add_data
 
         dvc_add_data(settings)
 
@@ -114,7 +114,7 @@ def data_build(
 @friendly
 def data_pull() -> None:
     """Fetch the corpus of data.dvc from the DVC remote (CLIP_DVC_REMOTE, else DVC's default)."""
-    from components.data.versioning import pull_data
+    from components.data.corpus.versioning import pull_data
 
     settings = _settings()
     pull_data(settings)
@@ -293,7 +293,7 @@ def run(
         overrides=_state["parsed_overrides"] or None,
         train_run_name=run_name,
     )
-    from components.report import print_run_summary
+    from clip_pipeline.report import print_run_summary
 
     print_run_summary(summary)
 

@@ -24,14 +24,14 @@ from typing import IO, Any
 from components.checks.image import too_many_bytes
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Problem, Reason
-from components.data.confined_read import open_confined
-from components.data.confinement import Roots, has_dot_segments
+from components.data.corpus.raw_text import as_bytes
+from components.data.corpus.rejections import Rejected
+from components.data.corpus.webdataset import image_part
 from components.data.errors import DataSourceError
-from components.data.raw_text import as_bytes
-from components.data.rejections import Rejected
 from components.data.s3 import S3Store, is_s3
-from components.data.user_records import UserCandidate, parse_captions
-from components.data.webdataset import image_part
+from components.data.sources.confined_read import open_confined
+from components.data.sources.confinement import Roots, has_dot_segments
+from components.data.sources.user_records import UserCandidate, parse_captions
 
 SHARD_SUFFIX = ".tar"
 _GLOB_CHARS = ("*", "?", "[")

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from components.data.corpus.records import SourceImage, normalize_code, unique_in_order
 from components.data.errors import DataSourceError
-from components.data.records import SourceImage, normalize_code, unique_in_order
 
 SOURCE = "openmoji"
 LICENSE = "CC-BY-SA-4.0"

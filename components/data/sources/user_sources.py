@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.checks.limits import SampleLimits
-from components.data.raw_text import as_bytes
-from components.data.records import SourceImage
-from components.data.rejections import Rejected, count_reasons
+from components.data.corpus.raw_text import as_bytes
+from components.data.corpus.records import SourceImage
+from components.data.corpus.rejections import Rejected, count_reasons
 from components.data.s3 import S3Store
-from components.data.user_admission import admit
-from components.data.user_shards import load_shards
-from components.data.user_tables import is_table, load_table
+from components.data.sources.user_admission import admit
+from components.data.sources.user_shards import load_shards
+from components.data.sources.user_tables import is_table, load_table
 from components.settings import DataConfig
 
 log = logging.getLogger(__name__)

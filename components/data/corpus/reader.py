@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from components.data.manifest import read_manifest
-from components.data.splits import SPLITS
-from components.data.webdataset import image_part, iter_shard
+from components.data.corpus.manifest import read_manifest
+from components.data.corpus.splits import SPLITS
+from components.data.corpus.webdataset import image_part, iter_shard
 
 if TYPE_CHECKING:
     import torch

@@ -20,13 +20,13 @@ from typing import Any
 
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Problem, Reason
-from components.data.confined_read import read_image
-from components.data.confinement import resolve_reference, table_roots
+from components.data.corpus.raw_text import as_bytes
+from components.data.corpus.rejections import Rejected
 from components.data.errors import DataSourceError, one_line
-from components.data.raw_text import as_bytes
-from components.data.rejections import Rejected
 from components.data.s3 import S3Store, is_s3
-from components.data.user_records import UserCandidate, parse_captions, text
+from components.data.sources.confined_read import read_image
+from components.data.sources.confinement import resolve_reference, table_roots
+from components.data.sources.user_records import UserCandidate, parse_captions, text
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.data.debian_select import cap_per_class
-from components.data.openclipart import CARD_DECKS, CARDS_DIR, SVG_DIR
-from components.data.records import SourceImage
+from components.data.corpus.records import SourceImage
+from components.data.sources.debian_select import cap_per_class
+from components.data.sources.openclipart import CARD_DECKS, CARDS_DIR, SVG_DIR
 from components.settings import DataConfig
 
 SOURCE = "playing-cards"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.data.corpus.records import SKIN_TONES, SourceImage, normalize_code, unique_in_order
 from components.data.errors import DataSourceError
-from components.data.records import SKIN_TONES, SourceImage, normalize_code, unique_in_order
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from components.data.corpus.records import SourceImage
 from components.data.errors import DataSourceError
-from components.data.records import SourceImage
 from components.settings import DataConfig
 
 SOURCE = "flags"

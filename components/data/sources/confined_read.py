@@ -18,8 +18,8 @@ from pathlib import Path
 from components.checks.image import too_many_bytes
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Problem, Reason
-from components.data.confinement import Roots
 from components.data.s3 import S3Store
+from components.data.sources.confinement import Roots
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _KINDS = (

@@ -1,0 +1,1 @@
+"""The `clip-pipeline` command: the top floor, above flows/, infra/ and components/."""
