@@ -38,7 +38,6 @@ def plain_process(settings, loop_config, device_name: str) -> dict:
     import torch
 
     from components.model.clip import create_model
-    from components.model.config import CLIPConfig
     from components.model.preprocess import normalize
     from components.model.tokenizers import tokenizer_from_dict
     from components.training.loop import batch_indices, load_train_data, pick_captions
@@ -48,13 +47,13 @@ def plain_process(settings, loop_config, device_name: str) -> dict:
 
     cfg = settings.train
     device = torch.device(device_name)
-    tokenizer = tokenizer_from_dict(loop_config["tokenizer"])
+    tokenizer = tokenizer_from_dict(loop_config.tokenizer)
     started = time.perf_counter()
     data = load_train_data(
-        Path(loop_config["data_dir"]), set(loop_config["exclude_ids"]), cfg.image_size, tokenizer
+        loop_config.data_dir, set(loop_config.exclude_ids), loop_config.image_size, tokenizer
     )
     torch.manual_seed(cfg.seed)
-    model = create_model(CLIPConfig.model_validate(loop_config["model_config"])).to(device)
+    model = create_model(loop_config.model, loop_config.data_cache).to(device)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     n, batch = data.images.shape[0], cfg.global_batch_size
     total = cfg.epochs * (n // batch)
@@ -112,11 +111,11 @@ def main() -> None:
             update={"num_workers": workers, "cpus_per_worker": 1, "use_gpu": gpu}
         )
         with tempfile.TemporaryDirectory() as tmp:
-            storage = resolve_storage(tmp, Path(tmp), Path(tmp))
+            storage = resolve_storage(tmp, Path(tmp), Path(tmp), settings.services.s3)
             started = time.perf_counter()
-            with ray_session(train):
+            with ray_session(train, settings.services):
                 ray_up = time.perf_counter() - started
-                result = fit({**loop_config, "train": train.model_dump()}, train, storage, "bench")
+                result = fit(loop_config.model_copy(update={"train": train}), storage, "bench")
             wall = time.perf_counter() - started
             with result.checkpoint.as_directory() as ckpt:
                 history = json.loads((Path(ckpt) / HISTORY).read_text())

@@ -13,6 +13,12 @@ import statistics
 import time
 
 
+def _model_image_size(settings) -> int:
+    from components.model.config import load_config
+
+    return load_config(settings.model.name).vision_cfg.image_size
+
+
 def reader_samples_per_s(settings, repeats: int) -> tuple[float, int]:
     from components.data.corpus.reader import images_to_tensor, read_split
     from components.model.preprocess import normalize
@@ -22,7 +28,7 @@ def reader_samples_per_s(settings, repeats: int) -> tuple[float, int]:
         started = time.perf_counter()
         samples = read_split(settings.paths.data, "train")  # tar members -> bytes
         pngs = [s.image_png for s in samples]
-        images = normalize(images_to_tensor(pngs, settings.train.image_size))
+        images = normalize(images_to_tensor(pngs, _model_image_size(settings)))
         rates.append(len(images) / (time.perf_counter() - started))
         n = len(images)
     return statistics.median(rates), n
@@ -39,7 +45,7 @@ def train_step_samples_per_s(settings, repeats: int, steps: int = 10) -> tuple[f
     batch = settings.train.global_batch_size // settings.train.num_workers  # one worker's share
     model = create_model(settings.model.name)
     optimizer = make_optimizer(model, settings.train.lr, settings.train.weight_decay)
-    size, cfg = settings.train.image_size, model.config.text_cfg
+    size, cfg = model.config.vision_cfg.image_size, model.config.text_cfg
     images = torch.randn(batch, 3, size, size)
     tokens = torch.randint(1, cfg.vocab_size - 2, (batch, cfg.context_length))
     tokens[:, -1] = cfg.vocab_size - 1

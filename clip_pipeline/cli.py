@@ -44,6 +44,8 @@ def global_options(
 
 
 def _load_settings():
+    """params.yaml, the profile, --set and the environment, read once (without the stack: the
+    `stack` commands manage it)."""
     from components.settings import apply_quiet_env, load_settings, parse_overrides
 
     overrides = parse_overrides(_state.get("overrides") or [])
@@ -57,16 +59,22 @@ def _load_settings():
 
 
 def _settings():
-    """The settings, with the local stack's servers in the environment when it is up."""
-    settings = _load_settings()
-    from infra.local.client_env import use_local_stack
+    """The settings every stage runs with, read once: the local stack's servers when it is up,
+    checked across sections, exported for the child processes."""
+    from components.settings import parse_overrides
+    from infra.local.client_env import settings_for_run
 
-    env = use_local_stack(settings)
-    if env:
+    overrides = parse_overrides(_state.get("overrides") or [])
+    _state["parsed_overrides"] = overrides
+    workdir = _state.get("workdir")
+    settings = settings_for_run(_state.get("profile"), str(workdir) if workdir else None, overrides)
+    os.environ.setdefault("PREFECT_HOME", str(settings.paths.workdir / ".prefect"))
+    services = settings.services
+    if services.local_stack is not None:
         typer.secho(
-            f"using the local stack ({settings.stack_root}): MLflow {env['MLFLOW_TRACKING_URI']}, "
-            f"Prefect {env['PREFECT_API_URL']}, Ray {env['RAY_ADDRESS']}, "
-            f"S3 {env['AWS_ENDPOINT_URL_S3']}",
+            f"using the local stack ({services.local_stack}): MLflow "
+            f"{services.mlflow_tracking_uri}, Prefect {services.prefect_api_url}, Ray "
+            f"{services.ray_address}, S3 {services.s3.endpoint}",
             fg=typer.colors.CYAN,
             err=True,
         )
@@ -98,10 +106,10 @@ def data_build(
     version: bool = typer.Option(True, help="`dvc add data` afterwards (updates data.dvc)"),
 ) -> None:
     """Build the corpus (WebDataset shards + manifest + card) from the installed sources."""
-    from components.data.stage import build
+    from components.stages import BUILD
 
     settings = _settings()
-    card = build(settings)
+    card = BUILD.run(settings)
     typer.echo(f"corpus: {settings.paths.data}")
     _echo_json(card["counts"])
     if version:
@@ -179,9 +187,9 @@ def stack_env() -> None:
 @friendly
 def validate() -> None:
     """Run the validation gate; rejected samples go to artifacts/validation/quarantine.csv."""
-    from components.validation.stage import validate as validate_stage
+    from components.stages import VALIDATE
 
-    report = validate_stage(_settings())
+    report = VALIDATE.run(_settings())
     typer.echo(report.summary)
 
 
@@ -196,9 +204,9 @@ def train(
     ),
 ) -> None:
     """Train CLIP with Ray Train (workers from params.yaml); logs to MLflow."""
-    from components.training.stage import train as train_stage
+    from components.stages import TRAIN
 
-    out = train_stage(_settings(), run_name=run_name)
+    out = TRAIN.run(_settings(), run_name=run_name)
     typer.echo(
         f"model: {out.model_dir}  run: {out.run_id}  steps: {out.steps}  loss: {out.final_loss:.4f}"
     )
@@ -208,18 +216,18 @@ def train(
 @friendly
 def evaluate() -> None:
     """Zero-shot classification on the held-out style and retrieval -> artifacts/metrics.json."""
-    from components.evaluation.stage import evaluate as evaluate_stage
+    from components.stages import EVALUATE
 
-    _echo_json(evaluate_stage(_settings()))
+    _echo_json(EVALUATE.run(_settings()))
 
 
 @app.command()
 @friendly
 def export() -> None:
     """Export both towers to ONNX and check parity with onnxruntime."""
-    from components.export.stage import export as export_stage
+    from components.stages import EXPORT
 
-    out = export_stage(_settings())
+    out = EXPORT.run(_settings())
     worst = max(out.image_max_abs_diff, out.text_max_abs_diff)
     typer.echo(f"onnx: {out.image_onnx} {out.text_onnx} (max abs diff {worst:.2e})")
 
@@ -232,17 +240,18 @@ def register(
     ),
 ) -> None:
     """Register the exported model in MLflow (lineage tags) and, by default, try to promote it."""
-    from components.registry.register import register as register_stage
+    from components.registry.register import write_registration
+    from components.stages import REGISTER
 
     settings = _settings()
-    registration = register_stage(settings)
-    result: dict[str, Any] = {"registration": registration.__dict__}
+    registration = REGISTER.run(settings)
+    decision = None
     if promote_:
         from components.registry.promote import promote as promote_stage
 
-        result["promotion"] = promote_stage(settings, registration.version).__dict__
-    out = settings.paths.artifacts / "registration.json"
-    out.write_text(json.dumps(result, indent=2, default=str))
+        decision = promote_stage(settings, registration.version)
+    path = write_registration(settings.paths.workdir, registration, decision)
+    result = json.loads(path.read_text())
     _echo_json(result)
 
 
@@ -267,7 +276,7 @@ def reproduce(
     """Rebuild VERSION from its recorded commit and data version with `dvc repro`; compare."""
     from components.registry.reproduce import reproduce as reproduce_version
 
-    result = reproduce_version(_settings(), name, version, tolerance, into, keep)
+    result = reproduce_version(_settings(), name, version, tolerance, into, keep, os.environ)
     for metric, (old, new, diff) in result.metrics.items():
         flag = "ok" if diff <= tolerance else "DIFFERS"
         typer.echo(f"{metric:48s} {old:10.4f} {new:10.4f}  |diff| {diff:.2e}  {flag}")
@@ -292,6 +301,7 @@ def run(
         str(settings.paths.workdir),
         overrides=_state["parsed_overrides"] or None,
         train_run_name=run_name,
+        settings=settings,
     )
     from clip_pipeline.report import print_run_summary
 
@@ -309,7 +319,7 @@ def serve_model(
     Ctrl-C: POST /invocations with base64 images and candidate labels."""
     from components.registry.serving import serve_command
 
-    argv, env = serve_command(_settings(), host, port, alias)
+    argv, env = serve_command(_settings(), host, port, alias, os.environ)
     os.execve(argv[0], argv, env)  # the server takes this process's place (and its signals)
 
 
@@ -329,7 +339,7 @@ def serve(
         parameters["workdir"] = str(settings.paths.workdir)
     if _state["parsed_overrides"]:
         parameters["overrides"] = _state["parsed_overrides"]
-    serve_schedule(parameters, cron=cron)
+    serve_schedule(settings, parameters, cron=cron)
 
 
 def main() -> None:

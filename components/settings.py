@@ -7,6 +7,7 @@ offending key, not twenty minutes into training.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -24,6 +26,7 @@ from components.checks.limits import SampleLimits
 from components.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_CACHE = Path.home() / ".cache" / "clip-pipeline"  # pinned wheels' data
 
 # Variables that keep the stack quiet and local (see shared/STACK.md). Set in one place;
 # an explicit value in the environment always wins.
@@ -138,7 +141,6 @@ class TrainConfig(_Frozen):
     lock_text_tower: bool = False
     # split each worker's batch into this many pieces (memory), keeping the full contrastive batch
     accum_micro_batches: int = Field(default=1, ge=1)
-    image_size: int = Field(gt=0)
     seed: int
     checkpoint_every_steps: int = Field(ge=1)
     max_failures: int = Field(ge=0)
@@ -158,6 +160,16 @@ class TrainConfig(_Frozen):
     # a resumed run ends with the weights of an uninterrupted one
     deterministic: bool = False
     system_metrics_interval_s: float = Field(default=10.0, gt=0)  # MLflow system/ metrics
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_image_size(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "image_size" in values:
+            raise ValueError(
+                "train.image_size is gone: the model config's vision_cfg.image_size is the one "
+                "training, evaluation and export use (choose another model.name to change it)"
+            )
+        return values
 
     @model_validator(mode="after")
     def _batch_splits_evenly(self) -> TrainConfig:
@@ -179,16 +191,8 @@ class TrainConfig(_Frozen):
 
 class EvaluateConfig(_Frozen):
     # a named set from components/evaluation/templates.json ("emoji", "imagenet": the paper's 80)
-    # or a list; either way a list of templates once loaded
+    # or a list; evaluation resolves it (components/stages.py checks it at load)
     templates: list[str] | str
-
-    @field_validator("templates", mode="after")
-    @classmethod
-    def _resolve_templates(cls, value: list[str] | str) -> list[str]:
-        from components.evaluation.templates import resolve_templates
-
-        return resolve_templates(value)
-
     batch_size: int = Field(gt=0)
     gate_metric: str
 
@@ -247,6 +251,87 @@ class Paths(_Frozen):
         return self.workdir / "mlruns"
 
 
+class S3Access(_Frozen):
+    """How to reach S3 (or SeaweedFS, MinIO): the standard AWS variables, read once at load."""
+
+    endpoint: str | None = None  # AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL; None: AWS itself
+    region: str = "us-east-1"  # AWS_REGION, else AWS_DEFAULT_REGION
+    access_key_id: SecretStr | None = None  # None: boto3's other credential sources
+    secret_access_key: SecretStr | None = None
+
+    def keys(self) -> tuple[str, str] | None:
+        if self.access_key_id and self.secret_access_key:
+            return self.access_key_id.get_secret_value(), self.secret_access_key.get_secret_value()
+        return None
+
+
+class Services(_Frozen):
+    """Where the servers are: the environment at load (the standard variables), filled from the
+    local stack's when it is up. Read once; nothing reads the environment afterwards."""
+
+    mlflow_tracking_uri: str | None = None  # None: SQLite under the workdir
+    mlflow_registry_uri: str | None = None
+    prefect_api_url: str | None = None  # None: a temporary Prefect server per run
+    ray_address: str | None = None  # None: a local Ray started for the run
+    s3: S3Access = Field(default_factory=S3Access)
+    checkpoint_storage: str | None = None  # CLIP_STORAGE_PATH (the stack's S3)
+    dvc_remote: str | None = None  # CLIP_DVC_REMOTE: where the versioned corpus is pushed
+    ray_temp_dir: str = "/tmp/ray-clip-pipeline"  # CLIP_RAY_TMP
+    data_cache: Path = DEFAULT_DATA_CACHE  # CLIP_DATA_CACHE: the pinned wheels' data
+    local_stack: Path | None = None  # the stack whose servers these are, when one is up
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> Services:
+        def first(*names: str) -> str | None:
+            return next((env[n] for n in names if env.get(n)), None)
+
+        s3 = S3Access(
+            endpoint=first("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+            region=first("AWS_REGION", "AWS_DEFAULT_REGION") or "us-east-1",
+            access_key_id=first("AWS_ACCESS_KEY_ID"),
+            secret_access_key=first("AWS_SECRET_ACCESS_KEY"),
+        )
+        values = {
+            "mlflow_tracking_uri": first("MLFLOW_TRACKING_URI"),
+            "mlflow_registry_uri": first("MLFLOW_REGISTRY_URI"),
+            "prefect_api_url": first("PREFECT_API_URL"),
+            "ray_address": first("RAY_ADDRESS"),
+            "checkpoint_storage": first("CLIP_STORAGE_PATH"),
+            "dvc_remote": first("CLIP_DVC_REMOTE"),
+            "ray_temp_dir": first("CLIP_RAY_TMP"),
+            "data_cache": first("CLIP_DATA_CACHE"),
+        }
+        return cls(s3=s3, **{k: v for k, v in values.items() if v is not None})
+
+    def as_environment(self) -> dict[str, str]:
+        """The standard variables these services were read from (secrets included): what an
+        entry point exports so that child processes (Ray workers, DVC, boto3 and MLflow's
+        clients) reach the same servers."""
+        keys = self.s3.keys()
+        values = {
+            "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
+            "MLFLOW_REGISTRY_URI": self.mlflow_registry_uri,
+            "PREFECT_API_URL": self.prefect_api_url,
+            "RAY_ADDRESS": self.ray_address,
+            "AWS_ENDPOINT_URL_S3": self.s3.endpoint,
+            "AWS_ACCESS_KEY_ID": keys[0] if keys else None,
+            "AWS_SECRET_ACCESS_KEY": keys[1] if keys else None,
+            "CLIP_STORAGE_PATH": self.checkpoint_storage,
+            "CLIP_DVC_REMOTE": self.dvc_remote,
+        }
+        return {k: v for k, v in values.items() if v}
+
+    def filled_from(self, stack_env: Mapping[str, str], stack: Path) -> Services:
+        """What the environment left unset, taken from the local stack's variables."""
+        mine = self.model_dump()
+        theirs = Services.from_environment(stack_env).model_dump()
+        merged = {k: mine[k] if mine[k] is not None else theirs[k] for k in mine if k != "s3"}
+        s3 = {k: v if v is not None else theirs["s3"][k] for k, v in mine["s3"].items()}
+        if not stack_env.get("AWS_REGION"):
+            s3["region"] = mine["s3"]["region"]
+        return Services(**{**merged, "s3": S3Access(**s3), "local_stack": stack})
+
+
 class Settings(_Frozen):
     profile: str
     data: DataConfig
@@ -258,24 +343,23 @@ class Settings(_Frozen):
     registry: RegistryConfig
     stack: StackConfig = Field(default_factory=StackConfig)
     paths: Paths
+    services: Services = Field(default_factory=Services)
 
     @property
     def tracking_uri(self) -> str:
         """MLFLOW_TRACKING_URI when set (a server), else SQLite under the workdir."""
-        return (
-            os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.paths.mlruns / 'mlflow.db'}"
-        )
+        return self.services.mlflow_tracking_uri or f"sqlite:///{self.paths.mlruns / 'mlflow.db'}"
 
     @property
     def checkpoint_storage(self) -> str | None:
         """train.storage_path, else CLIP_STORAGE_PATH (the local stack's S3), else None (the
         default folder under artifacts/)."""
-        return self.train.storage_path or os.environ.get("CLIP_STORAGE_PATH") or None
+        return self.train.storage_path or self.services.checkpoint_storage
 
     @property
     def dvc_remote(self) -> str | None:
         """CLIP_DVC_REMOTE: the S3 URL the versioned corpus is pushed to (None: no push)."""
-        return os.environ.get("CLIP_DVC_REMOTE") or None
+        return self.services.dvc_remote
 
     @property
     def stack_root(self) -> Path:
@@ -285,7 +369,12 @@ class Settings(_Frozen):
     @property
     def sections(self) -> dict[str, Any]:
         """The resolved parameters, as logged to MLflow (where the servers run is not one)."""
-        return self.model_dump(mode="json", by_alias=True, exclude={"paths", "stack"})
+        return self.model_dump(mode="json", by_alias=True, exclude={"paths", "stack", "services"})
+
+    def with_local_stack(self, stack_env: Mapping[str, str]) -> Settings:
+        """These settings, with the local stack's servers where the environment named none."""
+        services = self.services.filled_from(stack_env, self.stack_root)
+        return self.model_copy(update={"services": services})
 
 
 def yaml_problem(err: yaml.YAMLError, where: str, inline: bool = False) -> str:
@@ -319,16 +408,19 @@ def load_settings(
     params_file: Path | None = None,
     workdir: Path | None = None,
     overrides: dict[str, Any] | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Resolve params.yaml: base sections, then the profile's overrides, then `overrides`.
+    """Resolve params.yaml: base sections, then the profile's overrides, then `overrides`; and
+    the servers from `environment` (default: this process's, read here and nowhere else).
 
     The profile is `profile`, else CLIP_PROFILE, else params.yaml's `profile` key. The params
     file and the workdir default to the current directory (the checkout `dvc repro` runs in),
     falling back to this package's checkout.
     """
+    env = dict(os.environ if environment is None else environment)
     local = Path.cwd() / "params.yaml"
     default_params = local if local.is_file() else PROJECT_ROOT / "params.yaml"
-    params_file = Path(params_file or os.environ.get("CLIP_PARAMS") or default_params)
+    params_file = Path(params_file or env.get("CLIP_PARAMS") or default_params)
     try:
         raw = yaml.safe_load(params_file.read_text()) or {}
     except FileNotFoundError as err:
@@ -338,7 +430,7 @@ def load_settings(
     if not isinstance(raw, dict):
         raise ConfigError(f"{params_file} holds a {type(raw).__name__}, not sections of keys")
     profiles = raw.pop("profiles", {}) or {}
-    chosen = profile or os.environ.get("CLIP_PROFILE") or raw.pop("profile", "default")
+    chosen = profile or env.get("CLIP_PROFILE") or raw.pop("profile", "default")
     raw.pop("profile", None)
     if chosen not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
@@ -346,8 +438,9 @@ def load_settings(
     resolved = _deep_merge(raw, profiles[chosen] or {})
     resolved = _deep_merge(resolved, overrides or {})
     resolved["profile"] = chosen
-    root = workdir or os.environ.get("CLIP_WORKDIR") or params_file.resolve().parent
+    root = workdir or env.get("CLIP_WORKDIR") or params_file.resolve().parent
     resolved["paths"] = {"workdir": Path(root).resolve()}
+    resolved["services"] = Services.from_environment(env)
     try:
         return Settings.model_validate(resolved)
     except ValidationError as err:
@@ -373,6 +466,20 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
             value = {part: value}
         merged = _deep_merge(merged, value)
     return merged
+
+
+def export_environment(settings: Settings) -> None:
+    """For the process entry points only (the CLI, a served or deployed flow): put in the
+    environment what child processes and the libraries' own clients need, from the settings:
+    the quiet variables, and the local stack's servers when the settings use one. A variable
+    the user set wins (it is what the settings read)."""
+    apply_quiet_env()
+    if settings.services.local_stack is not None:
+        for key, value in settings.services.as_environment().items():
+            os.environ.setdefault(key, value)
+        # the head is on 127.0.0.1: a driver must be too (Ray otherwise swaps 127.0.0.1 for
+        # this machine's interface address, where nothing listens)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def apply_quiet_env() -> None:

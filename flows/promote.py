@@ -13,8 +13,8 @@ from prefect.artifacts import create_markdown_artifact
 
 from components.registry.promote import Decision
 from components.registry.promote import promote as promote_version
-from components.settings import load_settings
-from infra.local.client_env import use_local_stack
+from components.settings import Settings
+from infra.local.client_env import settings_for_run
 
 
 def _one_at_a_time(model_name: str) -> str:
@@ -44,11 +44,12 @@ def promote(
     profile: str | None = None,
     workdir: str | None = None,
     overrides: dict[str, Any] | None = None,
+    settings: Settings | None = None,
 ) -> Decision:
+    """`settings`: the calling flow's (resolved once per run); run alone, it resolves them."""
     from prefect.concurrency.sync import concurrency
 
-    settings = load_settings(profile, workdir=workdir, overrides=overrides)
-    use_local_stack(settings)
+    settings = settings or settings_for_run(profile, workdir, overrides)
     with concurrency(_one_at_a_time(settings.registry.model_name), occupy=1, strict=True):
         decision = promote_version(settings, version)
     verdict = "promoted to" if decision.promote else "not promoted to"

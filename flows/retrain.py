@@ -9,10 +9,7 @@ calls. Run it with `clip-pipeline run` or `python -m flows.retrain --profile tin
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -20,12 +17,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from components.checks.limits import SampleLimits
-from components.settings import Settings, apply_quiet_env, load_settings
+from components.registry.register import Registration, write_registration
+from components.settings import Settings
+from components.stages import BUILD, EVALUATE, EXPORT, REGISTER, TRAIN, VALIDATE
 from flows import user_errors
 from flows.failures import report_failure, run_stage, transient
 from flows.promote import promote
-from infra.local.client_env import use_local_stack
+from infra.local.client_env import settings_for_run
 
 user_errors.install()
 
@@ -39,50 +37,23 @@ remote = {
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": transient,
 }
-COMPONENTS = Path(__file__).resolve().parent.parent / "components"
-
-
-def _digest(*parts: object) -> str:
-    text = json.dumps([str(p) for p in parts], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def _code(package: str) -> str:
-    """The source of one components package: a code change invalidates its cached step."""
-    digest = hashlib.sha256()
-    for path in sorted((COMPONENTS / package).rglob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _corpus_key(context, parameters: dict[str, Any]) -> str:
-    """Same data parameters and sample limits (user samples are checked against them), same
-    data and checks code, same workdir: the same corpus (the build is deterministic)."""
-    settings: Settings = parameters["settings"]
-    data = settings.data.model_dump(mode="json")
-    limits = settings.validate_.model_dump(mode="json", include=set(SampleLimits.model_fields))
-    return "corpus-" + _digest(data, limits, _code("data"), _code("checks"), settings.paths.workdir)
+    return BUILD.cache_key(parameters["settings"])
 
 
 def _validation_key(context, parameters: dict[str, Any]) -> str:
-    """The corpus content, the gate's parameters and code, the workdir."""
+    """The corpus content too: a corpus pulled or rebuilt differently is validated again."""
     from components.tracking.lineage import corpus_checksum
 
     settings: Settings = parameters["settings"]
-    return "validation-" + _digest(
-        corpus_checksum(settings.paths.data),
-        settings.validate_.model_dump(mode="json"),
-        _code("validation"),
-        _code("checks"),
-        settings.paths.workdir,
-    )
+    return VALIDATE.cache_key(settings, corpus_checksum(settings.paths.data))
 
 
 @task(name="build-corpus", cache_key_fn=_corpus_key, persist_result=True)
 def build_corpus(settings: Settings) -> dict[str, Any]:
-    from components.data.stage import build
-
-    return build(settings)
+    return BUILD.run(settings)
 
 
 @stage(name="version-data", **remote)
@@ -94,9 +65,7 @@ def version_data(settings: Settings) -> str:
 
 @task(name="validate", cache_key_fn=_validation_key, persist_result=True)
 def validate(settings: Settings) -> dict[str, Any]:
-    from components.validation.stage import validate as validate_stage
-
-    report = validate_stage(settings)
+    report = VALIDATE.run(settings)
     create_markdown_artifact(
         key="validation-summary", markdown=f"## Validation\n\n{report.summary}\n"
     )
@@ -105,16 +74,12 @@ def validate(settings: Settings) -> dict[str, Any]:
 
 @stage(name="train")
 def train(settings: Settings, run_name: str | None = None) -> dict[str, Any]:
-    from components.training.stage import train as train_stage
-
-    return {k: str(v) for k, v in asdict(train_stage(settings, run_name)).items()}
+    return {k: str(v) for k, v in asdict(TRAIN.run(settings, run_name)).items()}
 
 
 @stage(name="evaluate")
 def evaluate(settings: Settings) -> dict[str, float]:
-    from components.evaluation.stage import evaluate as evaluate_stage
-
-    metrics = evaluate_stage(settings, log=False)
+    metrics = EVALUATE.run(settings, log=False)
     create_table_artifact(
         key="evaluation", table=[{"metric": k, "value": round(v, 4)} for k, v in metrics.items()]
     )
@@ -130,16 +95,12 @@ def log_evaluation(settings: Settings) -> None:
 
 @stage(name="export-onnx")
 def export(settings: Settings) -> dict[str, str]:
-    from components.export.stage import export as export_stage
-
-    return {k: str(v) for k, v in asdict(export_stage(settings)).items()}
+    return {k: str(v) for k, v in asdict(EXPORT.run(settings)).items()}
 
 
 @stage(name="register", **remote)
 def register(settings: Settings) -> dict[str, Any]:
-    from components.registry.register import register as register_stage
-
-    return asdict(register_stage(settings))
+    return asdict(REGISTER.run(settings))
 
 
 @flow(name="retrain", log_prints=True, on_failure=[report_failure])
@@ -148,30 +109,27 @@ def retrain(
     workdir: str | None = None,
     overrides: dict[str, Any] | None = None,
     train_run_name: str | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """`overrides`: parameters over params.yaml ({"train": {"epochs": 3}}); `train_run_name`:
-    continue that training run from its last checkpoint (a new one when it does not exist)."""
-    settings = load_settings(profile, workdir=workdir, overrides=overrides)
-    apply_quiet_env()  # a served or deployed run has not come through the CLI
-    use_local_stack(settings)  # and finds the stack as the CLI does
+    continue that training run from its last checkpoint (a new one when it does not exist).
+    `settings`: what the caller (the CLI) already resolved from them; a served or deployed run
+    resolves them here, once, and finds the local stack as the CLI does."""
+    settings = settings or settings_for_run(profile, workdir, overrides)
     # Cached data steps run again whenever their outputs are gone from the workdir.
-    corpus_there = (settings.paths.data / "card.json").is_file()
-    card = run_stage(build_corpus.with_options(refresh_cache=not corpus_there), settings)
+    workdir = settings.paths.workdir
+    refresh = not BUILD.outputs_present(workdir)
+    card = run_stage(build_corpus.with_options(refresh_cache=refresh), settings)
     data_version = run_stage(version_data, settings)
-    report_there = (settings.paths.artifacts / "validation" / "validation.json").is_file()
-    validation = run_stage(validate.with_options(refresh_cache=not report_there), settings)
+    refresh = not VALIDATE.outputs_present(workdir)
+    validation = run_stage(validate.with_options(refresh_cache=refresh), settings)
     training = run_stage(train, settings, train_run_name)
     metrics = run_stage(evaluate, settings)
     run_stage(log_evaluation, settings)
     onnx = run_stage(export, settings)
     registration = run_stage(register, settings)
-    decision = run_stage(
-        promote,
-        registration["version"],
-        profile=settings.profile,
-        workdir=str(settings.paths.workdir),
-        overrides=overrides,
-    )
+    decision = run_stage(promote, registration["version"], settings=settings)
+    write_registration(workdir, Registration(**registration), decision)
     return {
         "profile": settings.profile,
         "data_version": data_version,

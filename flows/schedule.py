@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from components.errors import UserError
-from components.settings import PROJECT_ROOT
+from components.settings import PROJECT_ROOT, Settings
 
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
 DEPLOYMENT = "weekly"
@@ -26,14 +25,16 @@ def deployment_spec(name: str = DEPLOYMENT, path: Path = PREFECT_YAML) -> dict[s
     raise UserError(f"{path} has no deployment named {name!r}")
 
 
-def serve(parameters: dict[str, Any], name: str = DEPLOYMENT, cron: str | None = None) -> None:
+def serve(
+    settings: Settings, parameters: dict[str, Any], name: str = DEPLOYMENT, cron: str | None = None
+) -> None:
     """Register the deployment (its cron schedule, its concurrency limit) on the Prefect server
     and run its flow runs here until interrupted. `parameters` go over prefect.yaml's."""
     from prefect.schedules import Cron
 
     from flows.retrain import retrain
 
-    if not os.environ.get("PREFECT_API_URL"):
+    if not settings.services.prefect_api_url:
         raise UserError(
             "serving a schedule needs a lasting Prefect server: `clip-pipeline stack up` (the "
             "pipeline then finds it), or set PREFECT_API_URL"

@@ -34,7 +34,7 @@ from components.data.sources.npm_packages import fetch_npm_package, parse_spec, 
 from components.data.sources.openmoji import load_openmoji
 from components.data.sources.twemoji import load_twemoji
 from components.data.sources.user_sources import load_user_sources
-from components.settings import DataConfig
+from components.settings import DataConfig, S3Access
 from components.tracking.hashing import sha256_file
 
 __all__ = ["PlannedSample", "build_corpus", "plan_samples"]
@@ -190,6 +190,7 @@ def build_corpus(
     *,
     limits: SampleLimits | None = None,
     workers: int | None = None,
+    s3: S3Access | None = None,
 ) -> dict[str, Any]:
     """Build the corpus into `out_dir` and return its card.
 
@@ -197,7 +198,8 @@ def build_corpus(
     complete, so a failed build leaves the previous corpus (or nothing) in place. User samples
     are checked against `limits` (the validate section; its defaults when None) at the source:
     the rejected ones are listed in rejected.parquet and none of their bytes is stored.
-    `workers` threads check and rasterise images (default: the machine's cores, at most 8).
+    `workers` threads check and rasterise images (default: the machine's cores, at most 8);
+    `s3` reaches user sources on S3 (default: AWS with boto3's own credential sources).
     """
     sources_dir, out_dir = Path(sources_dir), Path(out_dir).absolute()
     limits = limits or SampleLimits()
@@ -207,7 +209,7 @@ def build_corpus(
     sources: dict[str, Any] = {"train": train_source, "heldout": heldout_source}
     taken = {image.source for image in [*train, *heldout]}
     extra, sources["extra_train"] = _load_extra_styles(cfg, sources_dir, taken)
-    user = load_user_sources(cfg, limits, workers)
+    user = load_user_sources(cfg, limits, workers, s3 or S3Access())
     sources["user"] = user.provenance
     debian, sources["debian"] = load_debian_sources(cfg, workers)
     planned = plan_samples(cfg, train, heldout, extra, user.images, debian)

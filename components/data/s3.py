@@ -1,17 +1,16 @@
-"""Read user data from S3 with boto3 and the standard AWS variables.
-
-AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or any other boto3 credential source), the endpoint
-from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (an S3-compatible store such as SeaweedFS or MinIO),
-and the region from AWS_REGION / AWS_DEFAULT_REGION, else us-east-1. Every failure becomes a
+"""Read user data from S3 with boto3, reached as the settings say (S3Access: read once from the
+standard AWS variables: the keys, or any other boto3 credential source; the endpoint from
+AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for an S3-compatible store such as SeaweedFS or MinIO;
+the region from AWS_REGION / AWS_DEFAULT_REGION, else us-east-1). Every failure becomes a
 one-sentence DataSourceError naming the URL and what to check.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from components.data.errors import DataSourceError, one_line
+from components.settings import S3Access
 
 SCHEME = "s3://"
 DEFAULT_REGION = "us-east-1"
@@ -35,20 +34,11 @@ def join_url(bucket: str, key: str) -> str:
     return f"{SCHEME}{bucket}/{key}"
 
 
-def endpoint() -> str | None:
-    """The S3 endpoint from the standard variables (None: AWS itself)."""
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
-
-
-def region_name() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-
-
-def _explain(err: Exception, url: str, action: str) -> DataSourceError:
+def _explain(err: Exception, url: str, action: str, endpoint: str | None) -> DataSourceError:
     """One sentence: which URL, what went wrong, what to check."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-    where = endpoint() or "AWS"
+    where = endpoint or "AWS"
     if isinstance(err, NoCredentialsError):
         hint = "no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     elif isinstance(err, EndpointConnectionError):
@@ -69,9 +59,10 @@ def _explain(err: Exception, url: str, action: str) -> DataSourceError:
 
 
 class S3Store:
-    """A boto3 S3 client made from the environment, created on first use."""
+    """A boto3 S3 client made from the settings' S3Access, created on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, access: S3Access) -> None:
+        self.access = access
         self._client: Any = None
 
     @property
@@ -79,10 +70,15 @@ class S3Store:
         if self._client is None:
             import boto3
 
-            region = region_name()
+            keys = self.access.keys()
             # a fresh session: boto3's default one caches the credentials it first saw
-            session = boto3.session.Session()
-            self._client = session.client("s3", endpoint_url=endpoint(), region_name=region)
+            session = boto3.session.Session(
+                aws_access_key_id=keys[0] if keys else None,
+                aws_secret_access_key=keys[1] if keys else None,
+            )
+            self._client = session.client(
+                "s3", endpoint_url=self.access.endpoint, region_name=self.access.region
+            )
         return self._client
 
     def read(self, url: str) -> bytes:
@@ -93,7 +89,7 @@ class S3Store:
         try:
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (BotoCoreError, ClientError) as err:
-            raise _explain(err, url, "read") from err
+            raise _explain(err, url, "read", self.access.endpoint) from err
 
     def open_object(self, url: str) -> tuple[int, Any] | str:
         """(size, streaming body) of an object, or a word for a per-object failure: "missing"
@@ -109,9 +105,9 @@ class S3Store:
                 return "missing"
             if code in _DENIED:
                 return f"access denied ({code})"
-            raise _explain(err, url, "read") from err
+            raise _explain(err, url, "read", self.access.endpoint) from err
         except BotoCoreError as err:
-            raise _explain(err, url, "read") from err
+            raise _explain(err, url, "read", self.access.endpoint) from err
         return int(response.get("ContentLength", 0)), response["Body"]
 
     def list_urls(self, prefix_url: str, suffix: str) -> list[str]:
@@ -126,5 +122,5 @@ class S3Store:
             ):
                 keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(suffix)]
         except (BotoCoreError, ClientError) as err:
-            raise _explain(err, prefix_url, "list") from err
+            raise _explain(err, prefix_url, "list", self.access.endpoint) from err
         return [join_url(bucket, key) for key in sorted(keys)]

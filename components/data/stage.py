@@ -12,5 +12,9 @@ def build(settings: Settings) -> dict[str, Any]:
     from components.data.build import build_corpus
 
     return build_corpus(
-        settings.data, settings.paths.sources, settings.paths.data, limits=settings.validate_
+        settings.data,
+        settings.paths.sources,
+        settings.paths.data,
+        limits=settings.validate_,
+        s3=settings.services.s3,
     )

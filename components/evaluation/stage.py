@@ -19,10 +19,19 @@ from pathlib import Path
 
 import torch
 
-from components.artifacts import CORPUS, METRICS, MODEL, TRAINING_RUN, require
+from components.artifacts import (
+    CORPUS,
+    EVALUATION_PLOTS,
+    METRICS,
+    MODEL,
+    TRAINING_RUN,
+    VALIDATION,
+    require,
+)
+from components.evaluation.templates import resolve_templates
 from components.settings import Settings
 
-METRICS_FILE, PLOTS_DIR = "metrics.json", "eval_plots"
+PLOTS_DIR = Path(EVALUATION_PLOTS.relative).name  # also their folder in the MLflow run
 # the corpus split of each zero-shot label set -> its template set in templates.json
 LABEL_SETS = {
     "zeroshot_fashion_mnist": "fashion_mnist",
@@ -37,11 +46,11 @@ class _Evaluator:
         from components.model.bundle import load_bundle
         from components.validation.quarantine import load_quarantined_ids
 
-        self.settings, out = settings, settings.paths.artifacts
-        self.model, self.tokenizer = load_bundle(model_dir or out / "model")
+        self.settings, workdir = settings, settings.paths.workdir
+        self.model, self.tokenizer = load_bundle(model_dir or MODEL.path(workdir))
         self.batch = settings.evaluate.batch_size
-        self.exclude = load_quarantined_ids(out / "validation")
-        self.plots = out / PLOTS_DIR
+        self.exclude = load_quarantined_ids(VALIDATION.path(workdir))
+        self.plots = EVALUATION_PLOTS.path(workdir)
 
     def split(self, name: str):
         from components.data.corpus.reader import read_split
@@ -73,7 +82,9 @@ def _heldout_style(ev: _Evaluator) -> dict[str, float]:
     from components.evaluation.zeroshot import classification_metrics
 
     samples = ev.split("heldout_style")
-    labels, targets, logits, _ = ev.zero_shot(samples, ev.settings.evaluate.templates)
+    labels, targets, logits, _ = ev.zero_shot(
+        samples, resolve_templates(ev.settings.evaluate.templates)
+    )
     metrics = classification_metrics(logits, targets)
     shown = torch.randperm(len(samples), generator=torch.Generator().manual_seed(0))[:16]
     probs = logits.softmax(dim=-1)
@@ -160,9 +171,9 @@ def evaluate(
         shutil.rmtree(ev.plots)  # only this evaluation's figures
     metrics = _heldout_style(ev) | _label_sets(ev) | _retrieval(ev)
 
-    out = settings.paths.artifacts
-    out.mkdir(parents=True, exist_ok=True)
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    path = METRICS.path(settings.paths.workdir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
     if log:
         log_evaluation(settings)
     return metrics
@@ -175,8 +186,7 @@ def log_evaluation(settings: Settings) -> None:
     from components.tracking.runs import configure_mlflow, reaching_mlflow, read_run_id
 
     require(settings.paths.workdir, METRICS, TRAINING_RUN)
-    out = settings.paths.artifacts
-    metrics = json.loads((out / METRICS_FILE).read_text())
+    metrics = json.loads(METRICS.path(settings.paths.workdir).read_text())
     with reaching_mlflow(settings, "logging the evaluation"):
         configure_mlflow(settings)
         run_id = read_run_id(settings)
@@ -186,4 +196,4 @@ def log_evaluation(settings: Settings) -> None:
         client.log_batch(
             run_id, metrics=[metric(f"eval/{k}", v, now_ms, 0) for k, v in metrics.items()]
         )
-        client.log_artifacts(run_id, str(out / PLOTS_DIR), PLOTS_DIR)
+        client.log_artifacts(run_id, str(EVALUATION_PLOTS.path(settings.paths.workdir)), PLOTS_DIR)

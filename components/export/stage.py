@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from components.artifacts import CORPUS, MODEL, TRAINING_RUN, require
+from components.artifacts import CORPUS, MODEL, ONNX, TRAINING_RUN, require
 from components.errors import UserError
 from components.settings import Settings
 
@@ -39,6 +39,7 @@ def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
     import mlflow
 
     from components.data.corpus.reader import images_to_tensor, read_split
+    from components.evaluation.templates import resolve_templates
     from components.export.onnx_export import check_parity, export_towers, write_parity
     from components.export.standalone import preprocess_spec, write_standalone
     from components.model.bundle import load_bundle
@@ -47,15 +48,15 @@ def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
 
     require(settings.paths.workdir, CORPUS, TRAINING_RUN, *([] if model_dir else [MODEL]))
     out = settings.paths.artifacts
-    model, tokenizer = load_bundle(model_dir or out / "model")
-    onnx_dir = out / "onnx"
+    model, tokenizer = load_bundle(model_dir or MODEL.path(settings.paths.workdir))
+    onnx_dir = ONNX.path(settings.paths.workdir)
     tmp_dir = out / ".onnx.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
     image_path, text_path = export_towers(
         model, tokenizer.context_length, tmp_dir, settings.export.opset
     )
     # the folder stands alone: tokenizer.json, preprocess.json, the recipe in the ONNX metadata
-    templates = settings.evaluate.templates
+    templates = resolve_templates(settings.evaluate.templates)
     spec = preprocess_spec(model, tokenizer.context_length, templates, heldout_labels(settings))
     differ = write_standalone(tmp_dir, spec, tokenizer)
 

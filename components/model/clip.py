@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -209,13 +210,15 @@ class CLIP(nn.Module):
         self.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
 
 
-def create_model(cfg: CLIPConfig | str) -> CLIP:
-    """A freshly initialised CLIP from a config object, a config name or a JSON path."""
+def create_model(cfg: CLIPConfig | str, data_cache: Path | None = None) -> CLIP:
+    """A freshly initialised CLIP from a config object, a config name or a JSON path; a MiniLM
+    text tower loads the packaged weights (kept under `data_cache`)."""
     from components.model.config import load_config
+    from components.model.wheel_data import DEFAULT_CACHE
 
     model = CLIP(cfg if isinstance(cfg, CLIPConfig) else load_config(cfg))
     if model.text is not None:  # LiT: the packaged MiniLM's weights, locked if asked
-        model.text.load_pretrained()
+        model.text.load_pretrained(cache_dir=data_cache or DEFAULT_CACHE)
         if model.config.text_cfg.locked:
             model.text.freeze_encoder()
     return model

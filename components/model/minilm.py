@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from components.model.layers import LayerNorm
+from components.model.wheel_data import DEFAULT_CACHE
 from components.model.wordpiece import package_model_dir
 
 
@@ -173,19 +174,23 @@ class MiniLMTextTower(nn.Module):
         nn.init.normal_(self.proj.weight, std=cfg.width**-0.5)  # as CLIP's text_projection
 
     @classmethod
-    def from_pretrained(cls, embed_dim: int, model_dir: Path | None = None) -> MiniLMTextTower:
+    def from_pretrained(
+        cls, embed_dim: int, model_dir: Path | None = None, cache_dir: Path = DEFAULT_CACHE
+    ) -> MiniLMTextTower:
         """The tower with the packaged (or `model_dir`'s) BERT weights and a fresh `proj`."""
-        model_dir = Path(model_dir) if model_dir else package_model_dir()
+        model_dir = Path(model_dir) if model_dir else package_model_dir(cache_dir)
         tower = cls(embed_dim, BertConfig.from_hf_json(model_dir / "config.json"))
         tower.load_pretrained(model_dir)
         return tower
 
-    def load_pretrained(self, model_dir: Path | None = None) -> None:
+    def load_pretrained(
+        self, model_dir: Path | None = None, cache_dir: Path = DEFAULT_CACHE
+    ) -> None:
         """Every tensor of model.safetensors into the encoder, strictly: a missing, unexpected
         or misshapen tensor raises (only the unused pooler and position_ids are skipped)."""
         from safetensors.torch import load_file
 
-        model_dir = Path(model_dir) if model_dir else package_model_dir()
+        model_dir = Path(model_dir) if model_dir else package_model_dir(cache_dir)
         tensors = load_file(str(model_dir / "model.safetensors"))
         positions = tensors.get("embeddings.position_ids")
         if positions is not None and not torch.equal(

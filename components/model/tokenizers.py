@@ -12,6 +12,7 @@ from typing import Literal
 from components.model.bpe_tokenizer import ClipBPETokenizer
 from components.model.config import TextConfig
 from components.model.tokenizer import WordTokenizer
+from components.model.wheel_data import DEFAULT_CACHE
 from components.model.wordpiece import WordPieceTokenizer
 
 TokenizerKind = Literal["word", "bpe", "clip-bpe", "wordpiece"]
@@ -19,7 +20,10 @@ Tokenizer = WordTokenizer | ClipBPETokenizer | WordPieceTokenizer
 
 
 def build_tokenizer(
-    kind: TokenizerKind, captions: Iterable[str], text_cfg: TextConfig
+    kind: TokenizerKind,
+    captions: Iterable[str],
+    text_cfg: TextConfig,
+    data_cache: Path = DEFAULT_CACHE,
 ) -> Tokenizer:
     """The word tokenizer and the BPE learn from `captions`; CLIP's own BPE is fixed."""
     if kind == "word":
@@ -29,10 +33,12 @@ def build_tokenizer(
 
         return train_bpe(captions, text_cfg.vocab_size, text_cfg.context_length)
     if kind == "wordpiece":  # the packaged MiniLM's own vocabulary
-        return WordPieceTokenizer.from_package(text_cfg.context_length)
+        return WordPieceTokenizer.from_package(text_cfg.context_length, data_cache)
     from components.model.clip_vocab import clip_vocab_path
 
-    tokenizer = ClipBPETokenizer.from_vocab_file(clip_vocab_path(), text_cfg.context_length)
+    tokenizer = ClipBPETokenizer.from_vocab_file(
+        clip_vocab_path(data_cache), text_cfg.context_length
+    )
     if tokenizer.vocab_size != text_cfg.vocab_size:
         raise ValueError(
             f"the CLIP BPE has {tokenizer.vocab_size} tokens but the model's text tower expects "

@@ -7,7 +7,6 @@ into a cache directory that later calls reuse.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,9 +15,11 @@ import zipfile
 from pathlib import Path
 
 from components.errors import UserError
+from components.settings import DEFAULT_DATA_CACHE
 from components.tracking.hashing import sha256_file
 
-DEFAULT_CACHE = Path(os.environ.get("CLIP_DATA_CACHE", Path.home() / ".cache" / "clip-pipeline"))
+# CLIP_DATA_CACHE, read once with the settings (Services.data_cache), overrides this
+DEFAULT_CACHE = DEFAULT_DATA_CACHE
 
 
 class WheelDataError(UserError):

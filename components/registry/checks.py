@@ -21,11 +21,13 @@ def chance_key(gate_metric: str) -> str | None:
     return None
 
 
-def release_checks(artifacts: Path, metrics: dict[str, float], gate_metric: str) -> dict[str, bool]:
+def release_checks(workdir: Path, metrics: dict[str, float], gate_metric: str) -> dict[str, bool]:
+    from components.artifacts import ONNX, VALIDATION
     from components.export.onnx_export import PARITY_FILE
+    from components.validation.report import REPORT_FILE
 
-    parity = artifacts / "onnx" / PARITY_FILE
-    validation = artifacts / "validation" / "validation.json"
+    parity = ONNX.path(workdir) / PARITY_FILE
+    validation = VALIDATION.path(workdir) / REPORT_FILE
     chance = chance_key(gate_metric)
     return {
         "onnx_parity": parity.is_file() and bool(json.loads(parity.read_text())["passed"]),

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata
+from pathlib import Path
+from typing import Any
 
-from components.artifacts import CORPUS, METRICS, MODEL, ONNX, TRAINING_RUN, require
+from components.artifacts import (
+    CORPUS,
+    METRICS,
+    MODEL,
+    ONNX,
+    REGISTRATION,
+    TRAINING_RUN,
+    require,
+)
 from components.errors import UserError
 from components.settings import PROJECT_ROOT, Settings
 
@@ -55,21 +65,22 @@ def register(settings: Settings) -> Registration:
     from components.tracking.runs import configure_mlflow, reaching_mlflow, read_run_id
 
     require(settings.paths.workdir, ONNX, METRICS, MODEL, TRAINING_RUN, CORPUS)
-    out = settings.paths.artifacts
-    parity = json.loads((out / "onnx" / PARITY_FILE).read_text())
+    workdir = settings.paths.workdir
+    onnx_dir, model_dir = ONNX.path(workdir), MODEL.path(workdir)
+    parity = json.loads((onnx_dir / PARITY_FILE).read_text())
     if not parity["passed"]:
         raise UserError(
             "the ONNX export failed its parity check: refusing to register it; run "
             "`clip-pipeline export` again and read its message"
         )
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads(METRICS.path(workdir).read_text())
     gate = settings.evaluate.gate_metric
     if gate not in metrics:
         raise UserError(
             f"gate metric {gate!r} is not in metrics.json (has: {', '.join(sorted(metrics))})"
         )
 
-    spec = json.loads((out / "onnx" / PREPROCESS_FILE).read_text())  # written by the export
+    spec = json.loads((onnx_dir / PREPROCESS_FILE).read_text())  # written by the export
     labels = spec["labels"]
     heldout = read_split(settings.paths.data, "heldout_style", limit=2)
     with reaching_mlflow(settings, "logging the model"):
@@ -89,23 +100,23 @@ def register(settings: Settings) -> Registration:
                 name="zeroshot_model",
                 python_model=ZeroShotClassifier(),
                 artifacts={
-                    "image_encoder": str(out / "onnx" / IMAGE_ONNX),
-                    "text_encoder": str(out / "onnx" / TEXT_ONNX),
-                    "tokenizer": str(out / "model" / TOKENIZER),
-                    "preprocess": str(out / "onnx" / PREPROCESS_FILE),
+                    "image_encoder": str(onnx_dir / IMAGE_ONNX),
+                    "text_encoder": str(onnx_dir / TEXT_ONNX),
+                    "tokenizer": str(model_dir / TOKENIZER),
+                    "preprocess": str(onnx_dir / PREPROCESS_FILE),
                 },
                 code_paths=[str(PROJECT_ROOT / "components")],
                 signature=signature,
                 input_example=(example, {"labels": example_labels}),
                 pip_requirements=serving_requirements(),
             )
-            mlflow.log_artifacts(str(out / "onnx"), "onnx")
+            mlflow.log_artifacts(str(onnx_dir), "onnx")
             # each tower also as an MLflow ONNX-flavour model, for ONNX-native serving tools
             import onnx
 
             for tower, file in (("image_encoder", IMAGE_ONNX), ("text_encoder", TEXT_ONNX)):
-                mlflow.onnx.log_model(onnx.load(str(out / "onnx" / file)), name=tower)
-            mlflow.log_artifact(str(out / "metrics.json"))
+                mlflow.onnx.log_model(onnx.load(str(onnx_dir / file)), name=tower)
+            mlflow.log_artifact(str(METRICS.path(workdir)))
 
     tags = {
         **lineage_tags(settings),
@@ -114,7 +125,7 @@ def register(settings: Settings) -> Registration:
         "gate_value": str(metrics[gate]),
     }
     tags |= {f"metric.{k}": f"{v:.6f}" for k, v in metrics.items()}
-    tags |= checks_tags(release_checks(out, metrics, gate))
+    tags |= checks_tags(release_checks(workdir, metrics, gate))
     # Register last, once everything above succeeded, with every tag in the same call: no
     # version exists without its lineage, gate value and checks.
     with reaching_mlflow(settings, "registering the model version"):
@@ -127,3 +138,15 @@ def register(settings: Settings) -> Registration:
         gate,
         float(metrics[gate]),
     )
+
+
+def write_registration(workdir: Path, registration: Registration, promotion: Any = None) -> Path:
+    """The register stage's record (artifacts/registration.json): the version, and the
+    promotion decision when one was taken. The CLI and the flow both write it, through here."""
+    result: dict[str, Any] = {"registration": asdict(registration)}
+    if promotion is not None:
+        result["promotion"] = asdict(promotion)
+    path = REGISTRATION.path(workdir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str))
+    return path

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,11 +54,11 @@ def _git(repo: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
-def _child_env(checkout: Path, profile: str) -> dict[str, str]:
+def _child_env(checkout: Path, profile: str, environment: Mapping[str, str]) -> dict[str, str]:
     """The checkout's code first on the path, its own stores (no server, no user workdir)."""
     env = {
         k: v
-        for k, v in os.environ.items()
+        for k, v in environment.items()
         if not k.startswith(("MLFLOW_", "CLIP_", "PREFECT_API", "RAY_ADDRESS"))
     }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
@@ -80,7 +81,9 @@ def reproduce(
     tolerance: float = 0.02,
     into: Path | None = None,
     keep: bool = False,
+    environment: Mapping[str, str] | None = None,
 ) -> Reproduction:
+    """`environment`: the one the rebuild's commands start from (the caller's process's)."""
     from mlflow.exceptions import MlflowException
 
     from components.tracking.lineage import dvc_data_hash
@@ -124,7 +127,7 @@ def reproduce(
             (checkout / ".cache" / "sources").symlink_to(
                 sources.resolve(), target_is_directory=True
             )
-        env = _child_env(checkout, profile)
+        env = _child_env(checkout, profile, environment or {})
         _run(["clip-pipeline", "data", "build"], checkout, env, "rebuild the corpus")
         rebuilt = dvc_data_hash(checkout)
         _run([sys.executable, "-m", "dvc", "repro"], checkout, env, "dvc repro")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from components.errors import UserError
@@ -16,9 +17,15 @@ from components.settings import Settings
 
 
 def serve_command(
-    settings: Settings, host: str, port: int, alias: str | None = None
+    settings: Settings,
+    host: str,
+    port: int,
+    alias: str | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
-    """(argv, environment) of `mlflow models serve` for models:/NAME@ALIAS."""
+    """(argv, environment) of `mlflow models serve` for models:/NAME@ALIAS; the server's
+    environment is `environment` (the caller's) with the settings' tracking URI."""
+    environment = environment or {}
     from mlflow.exceptions import MlflowException
 
     from components.tracking.runs import configure_mlflow
@@ -37,9 +44,9 @@ def serve_command(
     )
     bin_dir = str(Path(sys.executable).parent)
     env = {
-        **os.environ,
+        **environment,
         "MLFLOW_TRACKING_URI": settings.tracking_uri,
-        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+        "PATH": os.pathsep.join([bin_dir, environment.get("PATH", "")]),
     }
     argv = [
         sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}@{alias}",

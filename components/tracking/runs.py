@@ -27,12 +27,16 @@ def configure_mlflow(settings: Settings):  # -> mlflow.MlflowClient
     uri = settings.tracking_uri
     if uri.startswith("sqlite:///"):
         settings.paths.mlruns.mkdir(parents=True, exist_ok=True)
-    exported = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     # MLflow also exports the URI to the environment. Put the environment back as the user set
     # it: a long-lived process (a served flow, a test session) that runs several workdirs must
     # not take the first workdir's store for "the server the user chose".
+    chosen = settings.services  # what the environment said when the settings were read
+    exported = {
+        "MLFLOW_TRACKING_URI": chosen.mlflow_tracking_uri,
+        "MLFLOW_REGISTRY_URI": chosen.mlflow_registry_uri,
+    }
     for key, value in exported.items():
         if value is None:
             os.environ.pop(key, None)

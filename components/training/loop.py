@@ -88,16 +88,15 @@ def _quiet_report_lines() -> None:
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """`config`: {"loop": LoopConfig}, as ray_trainer.fit hands it over."""
     import ray.train
     import ray.train.torch
     import torch.distributed as dist
 
     from components.model.clip import create_model
-    from components.model.config import CLIPConfig
     from components.model.init_weights import load_initial_weights
     from components.model.preprocess import normalize
     from components.model.tokenizers import tokenizer_from_dict
-    from components.settings import TrainConfig
     from components.training.checkpoint import DataPosition, load_checkpoint, save_checkpoint
     from components.training.locking import lock_towers
     from components.training.loss import contrastive_loss
@@ -106,25 +105,24 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     from components.training.step import TrainStep, configure_determinism, resolve_precision
 
     _quiet_report_lines()
-    cfg = TrainConfig.model_validate(config["train"])
+    loop = config["loop"]
+    cfg = loop.train
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     configure_determinism(cfg.deterministic, cfg.seed)
     torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
 
-    tokenizer = tokenizer_from_dict(config["tokenizer"])
-    data = load_train_data(
-        Path(config["data_dir"]), set(config["exclude_ids"]), cfg.image_size, tokenizer
-    )
+    tokenizer = tokenizer_from_dict(loop.tokenizer)
+    data = load_train_data(loop.data_dir, set(loop.exclude_ids), loop.image_size, tokenizer)
     n = data.images.shape[0]
     steps_per_epoch = n // cfg.global_batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{n} training samples cannot fill one batch of {cfg.global_batch_size}")
     total_steps = cfg.epochs * steps_per_epoch
 
-    model = create_model(CLIPConfig.model_validate(config["model_config"]))
-    if config.get("init_from"):
-        load_initial_weights(model, config["init_from"])
+    model = create_model(loop.model, loop.data_cache)
+    if loop.init_from:
+        load_initial_weights(model, loop.init_from)
     lock_towers(model, cfg.lock_image_tower, cfg.lock_text_tower)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)  # conv weights NHWC
@@ -158,8 +156,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     logger = None
     if rank == 0:
         logger = StepLogger(
-            config.get("mlflow_run_id"),
-            config.get("tracking_uri"),
+            loop.mlflow_run_id,
+            loop.tracking_uri,
             total_steps,
             cfg.global_batch_size,
             system_metrics_interval_s=cfg.system_metrics_interval_s,

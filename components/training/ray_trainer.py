@@ -1,15 +1,14 @@
-"""Ray TorchTrainer (Train V2) wiring: a local Ray by default, a cluster when RAY_ADDRESS is set."""
+"""Ray TorchTrainer (Train V2) wiring: a local Ray by default, a cluster when the settings name
+one (RAY_ADDRESS, read with them)."""
 
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Any
 
-from components.settings import TrainConfig
+from components.settings import Services, TrainConfig
+from components.training.loop_config import LoopConfig
 from components.training.storage import RunStorage
-
-RAY_TEMP_DIR = os.environ.get("CLIP_RAY_TMP", "/tmp/ray-clip-pipeline")
 
 
 def dashboard_port(preferred: int = 8265) -> int:
@@ -27,16 +26,17 @@ def dashboard_port(preferred: int = 8265) -> int:
 
 
 @contextmanager
-def ray_session(train: TrainConfig):
-    """Connect to RAY_ADDRESS, or start a local Ray on loopback and stop it afterwards."""
+def ray_session(train: TrainConfig, services: Services | None = None):
+    """Connect to the settings' Ray cluster, or start a local Ray on loopback (in the settings'
+    temporary folder) and stop it afterwards."""
     import ray
 
+    services = services or Services()
     if ray.is_initialized():
         yield
         return
-    address = os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=True)
+    if services.ray_address:
+        ray.init(address=services.ray_address, log_to_driver=True)
     else:
         # Enough logical CPUs for the workers even on a smaller machine: Ray only schedules them.
         needed = int(train.num_workers * train.cpus_per_worker + 0.999)
@@ -45,7 +45,7 @@ def ray_session(train: TrainConfig):
             include_dashboard=True,  # Train V2's state queries need it; loopback only
             dashboard_host="127.0.0.1",
             dashboard_port=dashboard_port(),
-            _temp_dir=RAY_TEMP_DIR,
+            _temp_dir=services.ray_temp_dir,
             log_to_driver=True,
         )
     try:
@@ -69,7 +69,7 @@ def scaling_config(train: TrainConfig):
     )
 
 
-def fit(loop_config: dict[str, Any], train: TrainConfig, storage: RunStorage, name: str):
+def fit(loop: LoopConfig, storage: RunStorage, name: str):
     """Run the per-worker loop on the configured workers. A run folder that already holds
     checkpoints under `name` continues from its latest one. Returns Ray's Result."""
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig
@@ -79,14 +79,14 @@ def fit(loop_config: dict[str, Any], train: TrainConfig, storage: RunStorage, na
 
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=loop_config,
-        torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo"),
-        scaling_config=scaling_config(train),
+        train_loop_config={"loop": loop},
+        torch_config=TorchConfig(backend="nccl" if loop.train.use_gpu else "gloo"),
+        scaling_config=scaling_config(loop.train),
         run_config=RunConfig(
             name=name,
             storage_path=storage.path,
             storage_filesystem=storage.ray_filesystem,
-            failure_config=FailureConfig(max_failures=train.max_failures),
+            failure_config=FailureConfig(max_failures=loop.train.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             # Ray Train's per-report INFO lines drown the progress line; warnings still show
             logging_config=LoggingConfig(log_level="WARNING"),

@@ -13,9 +13,12 @@ import json
 import re
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.errors import UserError
+
+if TYPE_CHECKING:
+    from components.training.loop_config import LoopConfig
 
 # train.* keys a resumed run may change: they change how, not what, it trains
 EXECUTION_KEYS = frozenset(
@@ -59,16 +62,16 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_spec(loop_config: dict[str, Any], corpus_checksum: str) -> dict[str, Any]:
+def run_spec(loop: LoopConfig, corpus_checksum: str) -> dict[str, Any]:
     """The parts of a run's configuration that decide its weights, flattened for comparison."""
-    train = {k: v for k, v in loop_config["train"].items() if k not in EXECUTION_KEYS}
+    train = {k: v for k, v in loop.train.model_dump().items() if k not in EXECUTION_KEYS}
     return {
         **{f"train.{k}": v for k, v in sorted(train.items())},
-        "model": _digest(loop_config["model_config"]),
-        "tokenizer": _digest(loop_config["tokenizer"]),
+        "model": _digest(loop.model.model_dump()),
+        "tokenizer": _digest(loop.tokenizer),
         "corpus": corpus_checksum,
-        "quarantine": _digest(loop_config["exclude_ids"]),
-        "init_from": loop_config.get("init_from"),
+        "quarantine": _digest(list(loop.exclude_ids)),
+        "init_from": str(loop.init_from) if loop.init_from else None,
     }
 
 

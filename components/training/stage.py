@@ -9,7 +9,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.artifacts import CORPUS, require
+from components.artifacts import (
+    CORPUS,
+    MODEL,
+    TRAINING_HISTORY,
+    TRAINING_RUN,
+    VALIDATION,
+    require,
+)
 from components.settings import Settings
 
 
@@ -32,7 +39,9 @@ def _train_tokenizer(settings: Settings, exclude: set[str]):
     captions = [
         c for s in read_split(settings.paths.data, "train", exclude_ids=exclude) for c in s.captions
     ]
-    return build_tokenizer(settings.model.tokenizer, captions, text_cfg)
+    return build_tokenizer(
+        settings.model.tokenizer, captions, text_cfg, settings.services.data_cache
+    )
 
 
 def _write_history(history: list[dict], path: Path) -> None:
@@ -44,19 +53,12 @@ def _write_history(history: list[dict], path: Path) -> None:
 
 
 def model_config(settings: Settings):  # -> CLIPConfig
-    """The named architecture, with SigLIP's temperature and bias when that loss is chosen."""
+    """The named architecture, with SigLIP's temperature and bias when that loss is chosen
+    (components/stages.py checked at load that it fits the tokenizer and the corpus)."""
     from components.model.config import load_config
     from components.training.loss import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE
 
     cfg = load_config(settings.model.name)
-    if (cfg.text_cfg.tower == "minilm") != (settings.model.tokenizer == "wordpiece"):
-        from components.settings import ConfigError
-
-        raise ConfigError(
-            f"model {settings.model.name} ({cfg.text_cfg.tower} text tower) and tokenizer "
-            f"{settings.model.tokenizer!r} do not match: a minilm tower takes 'wordpiece', "
-            "the others do not"
-        )
     if settings.train.loss == "siglip" and cfg.init_logit_bias is None:
         update = {
             "init_logit_scale": SIGLIP_INIT_LOGIT_SCALE,
@@ -104,29 +106,31 @@ def _open_mlflow_run(storage, name: str, spec: dict, settings: Settings):
     return run, False
 
 
-def build_loop_config(settings: Settings):  # -> (loop config, CLIP, tokenizer)
+def build_loop_config(settings: Settings):  # -> (LoopConfig, CLIP, tokenizer)
     """What every worker needs: the train section, the architecture, the tokenizer (learned
     here, once), the corpus and the quarantined ids. Fails before any worker starts."""
     from components.model.clip import create_model
+    from components.training.loop_config import LoopConfig
     from components.validation.quarantine import load_quarantined_ids
 
-    exclude = load_quarantined_ids(settings.paths.artifacts / "validation")
+    exclude = load_quarantined_ids(VALIDATION.path(settings.paths.workdir))
     tokenizer = _train_tokenizer(settings, exclude)
-    model = create_model(model_config(settings))
+    model = create_model(model_config(settings), settings.services.data_cache)
     if settings.model.init_from:  # fail here, before any worker starts, if it does not fit
         from components.model.init_weights import load_initial_weights
 
         load_initial_weights(model, settings.model.init_from)
-    loop_config = {
-        "train": settings.train.model_dump(),
-        "model_config": model.config.model_dump(),
-        "tokenizer": tokenizer.to_dict(),
-        "data_dir": str(settings.paths.data),
-        "exclude_ids": sorted(exclude),
-        "init_from": str(settings.model.init_from) if settings.model.init_from else None,
-        "tracking_uri": settings.tracking_uri,
-    }
-    return loop_config, model, tokenizer
+    loop = LoopConfig(
+        train=settings.train,
+        model=model.config,
+        tokenizer=tokenizer.to_dict(),
+        data_dir=settings.paths.data,
+        exclude_ids=tuple(sorted(exclude)),
+        init_from=settings.model.init_from,
+        data_cache=settings.services.data_cache,
+        tracking_uri=settings.tracking_uri,
+    )
+    return loop, model, tokenizer
 
 
 def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
@@ -143,13 +147,15 @@ def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
     from components.training.run_spec import check_run_name, new_run_name, run_spec
     from components.training.storage import resolve_storage
 
-    require(settings.paths.workdir, CORPUS)
+    workdir = settings.paths.workdir
+    require(workdir, CORPUS)
     started = time.perf_counter()
-    out = settings.paths.artifacts
     name = check_run_name(run_name) if run_name else new_run_name(settings.profile)
-    storage = resolve_storage(settings.checkpoint_storage, out, settings.paths.workdir)
-    loop_config, model, tokenizer = build_loop_config(settings)
-    spec = run_spec(loop_config, corpus_checksum(settings.paths.data))
+    storage = resolve_storage(
+        settings.checkpoint_storage, settings.paths.artifacts, workdir, settings.services.s3
+    )
+    loop, model, tokenizer = build_loop_config(settings)
+    spec = run_spec(loop, corpus_checksum(settings.paths.data))
 
     configure_mlflow(settings)
     run, resumed = _open_mlflow_run(storage, name, spec, settings)
@@ -158,9 +164,8 @@ def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
         if not resumed:
             mlflow.log_param("model.parameters", sum(p.numel() for p in model.parameters()))
         try:
-            with ray_session(settings.train):
-                config = {**loop_config, "mlflow_run_id": run_id}
-                result = fit(config, settings.train, storage, name)
+            with ray_session(settings.train, settings.services):
+                result = fit(loop.model_copy(update={"mlflow_run_id": run_id}), storage, name)
         except KeyboardInterrupt:
             print(f"\n[train] stopped; continue it with: clip-pipeline train --run-name {name}")
             raise
@@ -173,18 +178,18 @@ def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
             model.load_state_dict(load_file(str(Path(ckpt) / WEIGHTS)), strict=True)
             history = json.loads((Path(ckpt) / HISTORY).read_text())
 
-        model_dir = out / "model"
+        model_dir = MODEL.path(workdir)
         if model_dir.exists():
             shutil.rmtree(model_dir)
         save_bundle(model, tokenizer, model_dir)
-        history_csv = out / "train" / "history.csv"
+        history_csv = TRAINING_HISTORY.path(workdir)
         _write_history(history, history_csv)
         wall = time.perf_counter() - started
         mlflow.log_metrics({"train/wall_s": wall, "train/steps": len(history)})
         with reaching_mlflow(settings, "logging the trained model bundle"):
             mlflow.log_artifacts(str(model_dir), "model_bundle")
         write_run_file(
-            out / "train",
+            TRAINING_RUN.path(workdir).parent,
             run_id,
             steps=len(history),
             final_loss=history[-1]["loss"],

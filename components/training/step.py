@@ -32,7 +32,7 @@ def configure_determinism(deterministic: bool, seed: int) -> None:
     torch.manual_seed(seed)
     if deterministic:
         # cuBLAS reads this when its handle is made: before the first CUDA matmul
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"  # the only other valid value: :16:8
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False

@@ -8,13 +8,13 @@ folder holds `clip_run.json`: the MLflow run it logs to and the spec a resume mu
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from components.errors import UserError
+from components.settings import S3Access
 
 RUN_RECORD = "clip_run.json"
 
@@ -61,29 +61,29 @@ class RunStorage:
             raise StorageError(f"cannot write {self.run_uri(name)}/{RUN_RECORD}: {err}") from err
 
 
-def s3_filesystem():
-    """A pyarrow S3FileSystem from AWS_ENDPOINT_URL(_S3), the AWS keys and the region."""
+def s3_filesystem(access: S3Access):
+    """A pyarrow S3FileSystem from the settings' endpoint, keys and region."""
     from pyarrow.fs import S3FileSystem
 
-    from components.data.s3 import endpoint, region_name
-
-    kwargs: dict[str, Any] = {"region": region_name()}
-    url = endpoint()
+    kwargs: dict[str, Any] = {"region": access.region}
+    url = access.endpoint
     if url:
         parsed = urlparse(url)
         kwargs["endpoint_override"] = parsed.netloc or parsed.path
         kwargs["scheme"] = parsed.scheme or "http"
-    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if key and secret:
-        kwargs.update(access_key=key, secret_key=secret)
+    keys = access.keys()
+    if keys:
+        kwargs.update(access_key=keys[0], secret_key=keys[1])
     return S3FileSystem(**kwargs)
 
 
-def resolve_storage(storage_path: str | None, artifacts: Path, workdir: Path) -> RunStorage:
+def resolve_storage(
+    storage_path: str | None, artifacts: Path, workdir: Path, s3: S3Access
+) -> RunStorage:
     """The configured storage (train.storage_path), checked to be reachable before training."""
     from pyarrow.fs import FileType, LocalFileSystem
 
-    from components.data.s3 import endpoint, is_s3, split_url
+    from components.data.s3 import is_s3, split_url
 
     if not storage_path:
         folder = (artifacts / "ray").resolve()
@@ -92,8 +92,8 @@ def resolve_storage(storage_path: str | None, artifacts: Path, workdir: Path) ->
         folder = (folder if folder.is_absolute() else workdir / folder).resolve()
     else:
         bucket, prefix = split_url(storage_path)
-        fs = s3_filesystem()
-        where = endpoint() or "AWS"
+        fs = s3_filesystem(s3)
+        where = s3.endpoint or "AWS"
         try:
             kind = fs.get_file_info(bucket).type
         except OSError as err:

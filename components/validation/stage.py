@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.artifacts import VALIDATION
 from components.settings import Settings
 
 
@@ -9,5 +10,5 @@ def validate(settings: Settings):  # -> components.validation.gate.ValidationRep
     from components.validation.gate import validate_corpus
 
     return validate_corpus(
-        settings.paths.data, settings.validate_, settings.paths.artifacts / "validation"
+        settings.paths.data, settings.validate_, VALIDATION.path(settings.paths.workdir)
     )

@@ -11,11 +11,11 @@ from collections import defaultdict
 import pytest
 from pydantic import ValidationError
 
-from components.data import debian_sources
 from components.data.build import build_corpus
 from components.data.corpus.manifest import read_manifest
 from components.data.corpus.reader import read_split
 from components.data.errors import DataSourceError
+from components.data.sources import debian_sources
 from components.data.sources.fashion_mnist import CLASSES as FASHION_CLASSES
 from components.data.sources.flags import ISO_3166, country_names
 from components.data.sources.playing_cards import CLASSES as CARD_CLASSES

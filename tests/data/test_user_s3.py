@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from userdata import img2dataset_sample, picture, shard_bytes, user_cfg
 
@@ -12,6 +14,7 @@ from components.data.corpus.manifest import read_manifest
 from components.data.corpus.rejections import read_rejected
 from components.data.errors import DataSourceError
 from components.data.sources.user_sources import load_user_sources
+from components.settings import S3Access, Services
 from infra.local.seaweedfs import SeaweedS3
 
 pytestmark = pytest.mark.timeout(300)
@@ -55,11 +58,17 @@ def aws_env(s3: SeaweedS3, use_s3) -> None:
     use_s3(s3)
 
 
+def _s3_access() -> S3Access:
+    """As the settings read it from the environment the test set."""
+    return Services.from_environment(os.environ).s3
+
+
 def test_build_from_an_s3_table_and_s3_shards(
     s3, aws_env, tmp_path, sources_dir, small_cfg
 ) -> None:
     sources = [f"s3://{s3.bucket}/user/table.csv", f"s3://{s3.bucket}/shards/"]
-    card = build_corpus(user_cfg(small_cfg, user_sources=sources), sources_dir, tmp_path / "data")
+    cfg = user_cfg(small_cfg, user_sources=sources)
+    card = build_corpus(cfg, sources_dir, tmp_path / "data", s3=_s3_access())
     rows = {r["caption"]: r for r in read_manifest(tmp_path / "data").to_pylist()}
     assert card["counts"]["by_source"]["user"] == 3
     assert [s["samples"] for s in card["sources"]["user"]] == [1, 2]
@@ -80,7 +89,7 @@ def test_build_from_an_s3_table_and_s3_shards(
 def test_user_roots_admit_another_prefix(s3, aws_env, tmp_path, small_cfg) -> None:
     roots = [f"s3://{s3.bucket}/user/", f"s3://{s3.bucket}/other"]
     cfg = user_cfg(small_cfg, user_sources=[f"s3://{s3.bucket}/user/table.csv"], user_roots=roots)
-    loaded = load_user_sources(cfg, SampleLimits(), workers=1)
+    loaded = load_user_sources(cfg, SampleLimits(), workers=1, s3=_s3_access())
     assert [i.captions[0] for i in loaded.images] == ["a picture on s3", "an absolute s3 url"]
     refused = {r.row: r.reason for r in loaded.rejected}
     # "../other/b.jpg" is inside a root now: it is read, and is the same object as row 2
@@ -90,7 +99,9 @@ def test_user_roots_admit_another_prefix(s3, aws_env, tmp_path, small_cfg) -> No
 
 def test_s3_errors_name_the_url_and_the_fix(s3, aws_env, monkeypatch, small_cfg) -> None:
     def load(location: str) -> None:
-        load_user_sources(user_cfg(small_cfg, user_sources=[location]), SampleLimits(), 1)
+        load_user_sources(
+            user_cfg(small_cfg, user_sources=[location]), SampleLimits(), 1, _s3_access()
+        )
 
     missing = f"s3://{s3.bucket}/user/nope.csv"
     with pytest.raises(DataSourceError, match="no such object") as caught:

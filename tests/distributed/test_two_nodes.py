@@ -54,7 +54,9 @@ def two_node_cluster(monkeypatch: pytest.MonkeyPatch):
 
 def test_missing_bucket_is_a_clear_error(aws_env, tmp_path):
     with pytest.raises(StorageError, match="bucket 'no-such-bucket' .* does not exist"):
-        resolve_storage("s3://no-such-bucket/ray", tmp_path, tmp_path)
+        resolve_storage(
+            "s3://no-such-bucket/ray", tmp_path, tmp_path, load_settings("tiny").services.s3
+        )
 
 
 def test_workers_on_two_nodes_checkpoint_to_s3(aws_env, s3, two_node_cluster, train_workdir):

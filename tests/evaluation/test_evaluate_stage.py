@@ -8,9 +8,9 @@ import mlflow
 import pytest
 from PIL import Image
 
-from components.data import debian_sources
 from components.data.build import build_corpus
 from components.data.errors import DataSourceError
+from components.data.sources import debian_sources
 from components.evaluation.stage import PLOTS_DIR, evaluate
 from components.model.bundle import save_bundle
 from components.model.clip import create_model

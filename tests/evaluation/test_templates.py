@@ -2,6 +2,7 @@ import pytest
 
 from components.evaluation.templates import resolve_templates, template_sets
 from components.settings import ConfigError, load_settings
+from components.stages import check_settings
 
 
 def test_the_papers_80_imagenet_templates():
@@ -16,9 +17,11 @@ def test_every_set_fills_one_label():
         assert all(t.count("{}") == 1 for t in templates), name
 
 
-def test_settings_resolve_names_and_reject_bad_templates():
-    assert load_settings("tiny").evaluate.templates == template_sets()["emoji"]
+def test_settings_name_a_set_and_bad_templates_fail_at_load():
+    assert resolve_templates(load_settings("tiny").evaluate.templates) == template_sets()["emoji"]
     with pytest.raises(ConfigError, match="unknown template set"):
-        load_settings("tiny", overrides={"evaluate": {"templates": "no-such-set"}})
+        check_settings(load_settings("tiny", overrides={"evaluate": {"templates": "no-such-set"}}))
     with pytest.raises(ConfigError, match="exactly one"):
-        load_settings("tiny", overrides={"evaluate": {"templates": ["no placeholder"]}})
+        check_settings(
+            load_settings("tiny", overrides={"evaluate": {"templates": ["no placeholder"]}})
+        )

@@ -64,6 +64,7 @@ def test_initial_weights_load_strictly_from_state_dict_or_safetensors(tmp_path):
 
 def test_minilm_tower_is_pretrained_locked_and_needs_its_tokenizer():
     from components.model.tokenizers import build_tokenizer
+    from components.stages import check_settings
     from components.training.stage import model_config
 
     torch.manual_seed(0)
@@ -82,5 +83,6 @@ def test_minilm_tower_is_pretrained_locked_and_needs_its_tokenizer():
 
     settings = load_settings("lit", overrides={"model": {"tokenizer": "word"}})
     with pytest.raises(ConfigError, match="wordpiece"):
-        model_config(settings)
+        check_settings(settings)  # at load, before any compute
+    check_settings(load_settings("lit"))
     assert model_config(load_settings("lit")).text_cfg.tower == "minilm"

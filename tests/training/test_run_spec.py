@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from components.model.config import load_config
 from components.settings import ConfigError, load_settings, parse_overrides
+from components.training.loop_config import LoopConfig
 from components.training.run_spec import (
     ResumeError,
     check_run_name,
@@ -16,13 +18,15 @@ from components.training.run_spec import (
 
 def _loop_config(**train):
     settings = load_settings("tiny", overrides={"train": train})
-    return {
-        "train": settings.train.model_dump(),
-        "model_config": {"name": "clip-tiny"},
-        "tokenizer": {"kind": "word", "vocab": ["a"]},
-        "exclude_ids": ["x"],
-        "init_from": None,
-    }
+    return LoopConfig(
+        train=settings.train,
+        model=load_config("clip-tiny"),
+        tokenizer={"kind": "word", "vocab": ["a"]},
+        data_dir=settings.paths.data,
+        exclude_ids=("x",),
+        data_cache=settings.services.data_cache,
+        tracking_uri=settings.tracking_uri,
+    )
 
 
 def test_execution_changes_keep_the_run_resumable():

@@ -72,19 +72,21 @@ def configure_s3_remote(
 
 def use_remote(settings: Settings) -> None:
     """Make CLIP_DVC_REMOTE the workdir's default DVC remote, for this machine only; the
-    endpoint from AWS_ENDPOINT_URL_S3, the keys from the AWS_* variables."""
-    from components.data.s3 import endpoint
-
+    endpoint from AWS_ENDPOINT_URL_S3, the keys from the AWS_* variables (as the settings read
+    them; the entry point exported them to the environment DVC runs in)."""
     assert settings.dvc_remote
     configure_s3_remote(
-        settings.paths.workdir, settings.dvc_remote, endpoint(), name=REMOTE, local=True
+        settings.paths.workdir,
+        settings.dvc_remote,
+        settings.services.s3.endpoint,
+        name=REMOTE,
+        local=True,
     )
 
 
 def _remote_failure(settings: Settings, action: str, err: DvcError) -> RemoteStoreError:
-    from components.data.s3 import endpoint
-
-    where = f"S3 at {endpoint()}" if endpoint() else "S3"
+    endpoint = settings.services.s3.endpoint
+    where = f"S3 at {endpoint}" if endpoint else "S3"
     return RemoteStoreError(
         f"cannot {action} the DVC remote {settings.dvc_remote} on {where}: {err}"
     )

@@ -19,7 +19,7 @@ from components.data.s3 import S3Store
 from components.data.sources.user_admission import admit
 from components.data.sources.user_shards import load_shards
 from components.data.sources.user_tables import is_table, load_table
-from components.settings import DataConfig
+from components.settings import DataConfig, S3Access
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,12 @@ def _provenance(
     return entry
 
 
-def load_user_sources(cfg: DataConfig, limits: SampleLimits, workers: int) -> UserData:
-    """Every sample of every source, checked at the source, in the order given."""
-    store = S3Store()  # connects only if a source is on S3
+def load_user_sources(
+    cfg: DataConfig, limits: SampleLimits, workers: int, s3: S3Access | None = None
+) -> UserData:
+    """Every sample of every source, checked at the source, in the order given; S3 reached
+    as `s3` says (default: AWS, with boto3's own credential sources)."""
+    store = S3Store(s3 or S3Access())  # connects only if a source is on S3
     images: list[SourceImage] = []
     rejected: list[Rejected] = []
     provenance: list[dict[str, Any]] = []

@@ -1,0 +1,1 @@
+"""Zero-shot classification, retrieval, linear probe: metrics.json and plots."""

@@ -1,0 +1,1 @@
+"""CLIP towers, tokenizers and model configs (JSON data)."""

@@ -1,0 +1,1 @@
+"""Registration, the promotion rule, reproduction and serving of registered versions."""

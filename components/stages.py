@@ -1,0 +1,166 @@
+"""The stage contract: every stage declared once.
+
+A stage is its name, the `clip-pipeline` command that runs it alone (and so `dvc repro`), the
+params.yaml sections (or keys) it reads, its input and output artifacts from the one layout
+(components/artifacts.py), the component packages whose code it runs, and its function. The
+CLI commands and the Prefect tasks call `run`; tests/test_stage_contract.py checks that
+dvc.yaml lists exactly these deps, params and outs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from components.artifacts import (
+    CORPUS,
+    EVALUATION_PLOTS,
+    METRICS,
+    MODEL,
+    ONNX,
+    REGISTRATION,
+    TRAINING_HISTORY,
+    TRAINING_RUN,
+    VALIDATION,
+    Artifact,
+)
+from components.settings import ConfigError, Settings
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    command: str  # the `clip-pipeline` subcommand that runs it alone
+    params: tuple[str, ...]  # the params.yaml sections (or section.key) it reads
+    inputs: tuple[Artifact, ...]
+    outputs: tuple[Artifact, ...]
+    code: tuple[str, ...]  # components/<package> folders whose code decides its outputs
+    function: str  # "module:function", imported only when the stage runs
+    in_dvc: bool = True  # a stage of dvc.yaml (the corpus itself is data.dvc's, not a stage)
+
+    def run(self, settings: Settings, *args: Any, **kwargs: Any) -> Any:
+        module, _, name = self.function.partition(":")
+        return getattr(import_module(module), name)(settings, *args, **kwargs)
+
+    def outputs_present(self, workdir: Path) -> bool:
+        return not any(artifact.missing(workdir) for artifact in self.outputs)
+
+    def cache_key(self, settings: Settings, *inputs: object) -> str:
+        """Same parameters read, same code, same workdir, same `inputs` (e.g. the corpus
+        checksum): the same outputs (the stages are deterministic)."""
+        params = {path: _param(settings, path) for path in self.params}
+        text = json.dumps(
+            [params, [_code_digest(p) for p in self.code], str(settings.paths.workdir), inputs],
+            sort_keys=True,
+            default=str,
+        )
+        return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
+
+
+COMPONENTS = Path(__file__).resolve().parent
+
+
+def _param(settings: Settings, path: str) -> Any:
+    value: Any = settings.sections
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+def _code_digest(package: str) -> str:
+    """The source of one components package: a code change invalidates its cached stage."""
+    digest = hashlib.sha256()
+    for path in sorted((COMPONENTS / package).rglob("*.py")):
+        digest.update(path.relative_to(COMPONENTS).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+BUILD = Stage(
+    "build",
+    "clip-pipeline data build",
+    ("data", "validate"),  # user samples are checked against the validate limits at the source
+    (),
+    (CORPUS,),
+    ("data", "checks"),
+    "components.data.stage:build",
+    in_dvc=False,
+)
+VALIDATE = Stage(
+    "validate",
+    "clip-pipeline validate",
+    ("validate",),
+    (CORPUS,),
+    (VALIDATION,),
+    ("validation", "checks"),
+    "components.validation.stage:validate",
+)
+TRAIN = Stage(
+    "train",
+    "clip-pipeline train",
+    ("model", "train", "registry.experiment"),
+    (CORPUS, VALIDATION),
+    (MODEL, TRAINING_RUN, TRAINING_HISTORY),
+    ("model", "training"),
+    "components.training.stage:train",
+)
+EVALUATE = Stage(
+    "evaluate",
+    "clip-pipeline evaluate",
+    ("evaluate", "train.seed", "registry.experiment"),
+    (CORPUS, VALIDATION, MODEL, TRAINING_RUN),
+    (METRICS, EVALUATION_PLOTS),
+    ("evaluation",),
+    "components.evaluation.stage:evaluate",
+)
+EXPORT = Stage(
+    "export",
+    "clip-pipeline export",
+    ("export", "evaluate.templates"),
+    (CORPUS, MODEL, TRAINING_RUN),
+    (ONNX,),
+    ("export",),
+    "components.export.stage:export",
+)
+REGISTER = Stage(
+    "register",
+    "clip-pipeline register",
+    ("registry", "evaluate.gate_metric"),
+    (ONNX, METRICS, TRAINING_RUN, VALIDATION, MODEL),
+    (REGISTRATION,),
+    ("registry",),
+    "components.registry.register:register",
+)
+
+STAGES = (BUILD, VALIDATE, TRAIN, EVALUATE, EXPORT, REGISTER)
+
+
+def check_settings(settings: Settings) -> None:
+    """What one section cannot know of another, checked at load before any compute: the model
+    exists and takes this tokenizer, its input fits the stored corpus, the templates exist."""
+    from components.evaluation.templates import resolve_templates
+    from components.model.config import load_config
+
+    cfg = load_config(settings.model.name)
+    side = cfg.vision_cfg.image_size
+    if side > settings.data.image_size:
+        raise ConfigError(
+            f"model {settings.model.name} takes {side} px images but data.image_size stores "
+            f"{settings.data.image_size} px: rebuild the corpus with --set "
+            f"data.image_size={side} (or more), or choose a model of at most "
+            f"{settings.data.image_size} px"
+        )
+    if (cfg.text_cfg.tower == "minilm") != (settings.model.tokenizer == "wordpiece"):
+        raise ConfigError(
+            f"model {settings.model.name} ({cfg.text_cfg.tower} text tower) and tokenizer "
+            f"{settings.model.tokenizer!r} do not match: a minilm tower takes 'wordpiece', "
+            "the others do not"
+        )
+    try:
+        resolve_templates(settings.evaluate.templates)
+    except ValueError as err:
+        raise ConfigError(f"evaluate.templates: {err}") from err

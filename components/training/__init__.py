@@ -1,0 +1,1 @@
+"""The contrastive losses, the per-worker loop, Ray Train wiring and checkpoints."""
