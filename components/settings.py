@@ -259,7 +259,7 @@ class S3Access(_Frozen):
     access_key_id: SecretStr | None = None  # None: boto3's other credential sources
     secret_access_key: SecretStr | None = None
 
-    def keys(self) -> tuple[str, str] | None:
+    def credentials(self) -> tuple[str, str] | None:
         if self.access_key_id and self.secret_access_key:
             return self.access_key_id.get_secret_value(), self.secret_access_key.get_secret_value()
         return None
@@ -307,7 +307,7 @@ class Services(_Frozen):
         """The standard variables these services were read from (secrets included): what an
         entry point exports so that child processes (Ray workers, DVC, boto3 and MLflow's
         clients) reach the same servers."""
-        keys = self.s3.keys()
+        keys = self.s3.credentials()
         values = {
             "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
             "MLFLOW_REGISTRY_URI": self.mlflow_registry_uri,

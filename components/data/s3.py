@@ -70,7 +70,7 @@ class S3Store:
         if self._client is None:
             import boto3
 
-            keys = self.access.keys()
+            keys = self.access.credentials()
             # a fresh session: boto3's default one caches the credentials it first saw
             session = boto3.session.Session(
                 aws_access_key_id=keys[0] if keys else None,

@@ -71,7 +71,7 @@ def s3_filesystem(access: S3Access):
         parsed = urlparse(url)
         kwargs["endpoint_override"] = parsed.netloc or parsed.path
         kwargs["scheme"] = parsed.scheme or "http"
-    keys = access.keys()
+    keys = access.credentials()
     if keys:
         kwargs.update(access_key=keys[0], secret_key=keys[1])
     return S3FileSystem(**kwargs)

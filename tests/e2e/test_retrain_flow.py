@@ -130,13 +130,15 @@ def test_champion_loads_by_alias_in_a_fresh_process(retrained):
     import torch
 
     from components.data.corpus.reader import images_to_tensor, read_split
+    from components.evaluation.templates import resolve_templates
     from components.evaluation.zeroshot import class_embeddings, encode_images
     from components.model.bundle import load_bundle
 
     model, tokenizer = load_bundle(workdir / "artifacts" / "model")
     samples = read_split(workdir / "data", "heldout_style")[:4]
     images = images_to_tensor([s.image_png for s in samples], model.visual.image_size)
-    classes = class_embeddings(model, tokenizer, served["labels"], settings.evaluate.templates, 64)
+    templates = resolve_templates(settings.evaluate.templates)
+    classes = class_embeddings(model, tokenizer, served["labels"], templates, 64)
     cosine = encode_images(model, images, 8) @ classes.T
     learned = float(model.logit_scale.detach().exp())  # the temperature the model learned
     probs = np.array(served["probs"])
