@@ -88,6 +88,7 @@ def main() -> None:
     apply_quiet_env()
     import torch
 
+    from components.stages import TRAIN
     from components.training.checkpoint import HISTORY
     from components.training.ray_trainer import fit, ray_session
     from components.training.stage import build_loop_config
@@ -95,7 +96,7 @@ def main() -> None:
 
     overrides = {"train": {"epochs": args.epochs, "checkpoint_every_steps": 1_000_000}}
     settings = load_settings(args.profile, workdir=args.workdir, overrides=overrides)
-    loop_config, _, _ = build_loop_config(settings)
+    loop_config, _, _ = build_loop_config(TRAIN.inputs_of(settings))
     cores = os.cpu_count() or 1
     figures: dict = {"profile": args.profile, "model": settings.model.name, "cores": cores}
     figures["global_batch"] = settings.train.global_batch_size

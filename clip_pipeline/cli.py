@@ -241,7 +241,7 @@ def register(
 ) -> None:
     """Register the exported model in MLflow (lineage tags) and, by default, try to promote it."""
     from components.registry.register import write_registration
-    from components.stages import REGISTER
+    from components.stages import REGISTER, registry_inputs
 
     settings = _settings()
     registration = REGISTER.run(settings)
@@ -249,7 +249,7 @@ def register(
     if promote_:
         from components.registry.promote import promote as promote_stage
 
-        decision = promote_stage(settings, registration.version)
+        decision = promote_stage(registry_inputs(settings), registration.version)
     path = write_registration(settings.paths.workdir, registration, decision)
     result = json.loads(path.read_text())
     _echo_json(result)
@@ -260,8 +260,9 @@ def register(
 def promote(version: str = typer.Argument(..., help="the model version to consider")) -> None:
     """Move the champion alias to VERSION only if it beats the champion on the gate metric."""
     from components.registry.promote import promote as promote_stage
+    from components.stages import registry_inputs
 
-    _echo_json(promote_stage(_settings(), version).__dict__)
+    _echo_json(promote_stage(registry_inputs(_settings()), version).__dict__)
 
 
 @app.command()

@@ -371,10 +371,84 @@ class Settings(_Frozen):
         """The resolved parameters, as logged to MLflow (where the servers run is not one)."""
         return self.model_dump(mode="json", by_alias=True, exclude={"paths", "stack", "services"})
 
+    @property
+    def tracking(self) -> Tracking:
+        return Tracking(
+            uri=self.tracking_uri,
+            experiment=self.registry.experiment,
+            profile=self.profile,
+            params=self.sections,
+            paths=self.paths,
+            services=self.services,
+        )
+
     def with_local_stack(self, stack_env: Mapping[str, str]) -> Settings:
         """These settings, with the local stack's servers where the environment named none."""
         services = self.services.filled_from(stack_env, self.stack_root)
         return self.model_copy(update={"services": services})
+
+
+class Tracking(_Frozen):
+    """What a stage needs to record its work in MLflow: the store, the experiment, and the run's
+    lineage (profile, the resolved parameters, the workdir's checkout and corpus)."""
+
+    uri: str  # the tracking and registry store
+    experiment: str
+    profile: str
+    params: dict[str, Any]  # Settings.sections: logged with every run, hashed into its lineage
+    paths: Paths
+    services: Services  # what the environment named (configure_mlflow leaves it as it was)
+
+
+# What each stage receives: its own sections, the layout (paths), and tracking where it logs.
+# components/stages.py builds them from the settings; dvc.yaml's params agree (a test).
+class BuildInputs(_Frozen):
+    data: DataConfig
+    limits: SampleLimits  # the validate section's per-sample limits, checked at the source
+    paths: Paths
+    s3: S3Access
+
+
+class ValidateInputs(_Frozen):
+    gate: ValidateConfig
+    paths: Paths
+
+
+class TrainInputs(_Frozen):
+    model: ModelConfig
+    train: TrainConfig
+    paths: Paths
+    services: Services
+    tracking: Tracking
+
+    @property
+    def checkpoint_storage(self) -> str | None:
+        """train.storage_path, else CLIP_STORAGE_PATH (the local stack's S3), else None (the
+        default folder under artifacts/)."""
+        return self.train.storage_path or self.services.checkpoint_storage
+
+
+class EvaluateInputs(_Frozen):
+    evaluate: EvaluateConfig
+    seed: int  # train.seed: the linear probe's splits
+    paths: Paths
+    tracking: Tracking
+
+
+class ExportInputs(_Frozen):
+    export: ExportConfig
+    templates: list[str] | str  # evaluate.templates: the served model's default prompts
+    paths: Paths
+    tracking: Tracking
+
+
+class RegistryInputs(_Frozen):
+    """Register and promote: the registry section and the gate metric they compare."""
+
+    registry: RegistryConfig
+    gate_metric: str  # evaluate.gate_metric
+    paths: Paths
+    tracking: Tracking
 
 
 def yaml_problem(err: yaml.YAMLError, where: str, inline: bool = False) -> str:

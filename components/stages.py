@@ -2,15 +2,18 @@
 
 A stage is its name, the `clip-pipeline` command that runs it alone (and so `dvc repro`), the
 params.yaml sections (or keys) it reads, its input and output artifacts from the one layout
-(components/artifacts.py), the component packages whose code it runs, and its function. The
-CLI commands and the Prefect tasks call `run`; tests/test_stage_contract.py checks that
-dvc.yaml lists exactly these deps, params and outs.
+(components/artifacts.py), the component packages whose code it runs, its function, and what
+that function receives: only its own sections, the paths and, where it logs, MLflow's tracking
+(the typed *Inputs of components/settings.py). The CLI commands and the Prefect tasks call
+`run`; tests/house/test_stage_contract.py checks that dvc.yaml lists exactly these deps,
+params and outs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -28,7 +31,16 @@ from components.artifacts import (
     VALIDATION,
     Artifact,
 )
-from components.settings import ConfigError, Settings
+from components.settings import (
+    BuildInputs,
+    ConfigError,
+    EvaluateInputs,
+    ExportInputs,
+    RegistryInputs,
+    Settings,
+    TrainInputs,
+    ValidateInputs,
+)
 
 
 @dataclass(frozen=True)
@@ -40,11 +52,12 @@ class Stage:
     outputs: tuple[Artifact, ...]
     code: tuple[str, ...]  # components/<package> folders whose code decides its outputs
     function: str  # "module:function", imported only when the stage runs
+    inputs_of: Callable[[Settings], Any]  # the settings -> what the function receives
     in_dvc: bool = True  # a stage of dvc.yaml (the corpus itself is data.dvc's, not a stage)
 
     def run(self, settings: Settings, *args: Any, **kwargs: Any) -> Any:
         module, _, name = self.function.partition(":")
-        return getattr(import_module(module), name)(settings, *args, **kwargs)
+        return getattr(import_module(module), name)(self.inputs_of(settings), *args, **kwargs)
 
     def outputs_present(self, workdir: Path) -> bool:
         return not any(artifact.missing(workdir) for artifact in self.outputs)
@@ -88,6 +101,7 @@ BUILD = Stage(
     (CORPUS,),
     ("data", "checks"),
     "components.data.stage:build",
+    lambda s: BuildInputs(data=s.data, limits=s.validate_, paths=s.paths, s3=s.services.s3),
     in_dvc=False,
 )
 VALIDATE = Stage(
@@ -98,6 +112,7 @@ VALIDATE = Stage(
     (VALIDATION,),
     ("validation", "checks"),
     "components.validation.stage:validate",
+    lambda s: ValidateInputs(gate=s.validate_, paths=s.paths),
 )
 TRAIN = Stage(
     "train",
@@ -107,6 +122,9 @@ TRAIN = Stage(
     (MODEL, TRAINING_RUN, TRAINING_HISTORY),
     ("model", "training"),
     "components.training.stage:train",
+    lambda s: TrainInputs(
+        model=s.model, train=s.train, paths=s.paths, services=s.services, tracking=s.tracking
+    ),
 )
 EVALUATE = Stage(
     "evaluate",
@@ -116,6 +134,9 @@ EVALUATE = Stage(
     (METRICS, EVALUATION_PLOTS),
     ("evaluation",),
     "components.evaluation.stage:evaluate",
+    lambda s: EvaluateInputs(
+        evaluate=s.evaluate, seed=s.train.seed, paths=s.paths, tracking=s.tracking
+    ),
 )
 EXPORT = Stage(
     "export",
@@ -125,6 +146,9 @@ EXPORT = Stage(
     (ONNX,),
     ("export",),
     "components.export.stage:export",
+    lambda s: ExportInputs(
+        export=s.export, templates=s.evaluate.templates, paths=s.paths, tracking=s.tracking
+    ),
 )
 REGISTER = Stage(
     "register",
@@ -134,9 +158,20 @@ REGISTER = Stage(
     (REGISTRATION,),
     ("registry",),
     "components.registry.register:register",
+    lambda s: registry_inputs(s),
 )
 
 STAGES = (BUILD, VALIDATE, TRAIN, EVALUATE, EXPORT, REGISTER)
+
+
+def registry_inputs(settings: Settings) -> RegistryInputs:
+    """What register and promote receive (promote runs alone too: `clip-pipeline promote`)."""
+    return RegistryInputs(
+        registry=settings.registry,
+        gate_metric=settings.evaluate.gate_metric,
+        paths=settings.paths,
+        tracking=settings.tracking,
+    )
 
 
 def check_settings(settings: Settings) -> None:

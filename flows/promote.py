@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from components.registry.promote import Decision
 from components.registry.promote import promote as promote_version
 from components.settings import Settings
+from components.stages import registry_inputs
 from infra.local.client_env import settings_for_run
 
 
@@ -51,7 +52,7 @@ def promote(
 
     settings = settings or settings_for_run(profile, workdir, overrides)
     with concurrency(_one_at_a_time(settings.registry.model_name), occupy=1, strict=True):
-        decision = promote_version(settings, version)
+        decision = promote_version(registry_inputs(settings), version)
     verdict = "promoted to" if decision.promote else "not promoted to"
     get_run_logger().info(
         "version %s %s @%s: %s", version, verdict, settings.registry.champion_alias, decision.reason

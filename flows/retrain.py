@@ -90,7 +90,7 @@ def evaluate(settings: Settings) -> dict[str, float]:
 def log_evaluation(settings: Settings) -> None:
     from components.evaluation.stage import log_evaluation as log_evaluation_stage
 
-    log_evaluation_stage(settings)
+    log_evaluation_stage(EVALUATE.inputs_of(settings))
 
 
 @stage(name="export-onnx")

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.settings import Settings
+from components.settings import BuildInputs
 
 
-def build(settings: Settings) -> dict[str, Any]:
+def build(cfg: BuildInputs) -> dict[str, Any]:
     """Build shards + manifest + card from the installed sources; returns the card."""
     from components.data.build import build_corpus
 
-    return build_corpus(
-        settings.data,
-        settings.paths.sources,
-        settings.paths.data,
-        limits=settings.validate_,
-        s3=settings.services.s3,
-    )
+    return build_corpus(cfg.data, cfg.paths.sources, cfg.paths.data, limits=cfg.limits, s3=cfg.s3)

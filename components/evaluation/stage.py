@@ -29,7 +29,7 @@ from components.artifacts import (
     require,
 )
 from components.evaluation.templates import resolve_templates
-from components.settings import Settings
+from components.settings import EvaluateInputs
 
 PLOTS_DIR = Path(EVALUATION_PLOTS.relative).name  # also their folder in the MLflow run
 # the corpus split of each zero-shot label set -> its template set in templates.json
@@ -42,20 +42,20 @@ MAX_CONFUSION_CLASSES = 60  # beyond that a confusion matrix is unreadable
 
 
 class _Evaluator:
-    def __init__(self, settings: Settings, model_dir: Path | None) -> None:
+    def __init__(self, cfg: EvaluateInputs, model_dir: Path | None) -> None:
         from components.model.bundle import load_bundle
         from components.validation.quarantine import load_quarantined_ids
 
-        self.settings, workdir = settings, settings.paths.workdir
+        self.cfg, workdir = cfg, cfg.paths.workdir
         self.model, self.tokenizer = load_bundle(model_dir or MODEL.path(workdir))
-        self.batch = settings.evaluate.batch_size
+        self.batch = cfg.evaluate.batch_size
         self.exclude = load_quarantined_ids(VALIDATION.path(workdir))
         self.plots = EVALUATION_PLOTS.path(workdir)
 
     def split(self, name: str):
         from components.data.corpus.reader import read_split
 
-        return read_split(self.settings.paths.data, name, exclude_ids=self.exclude)
+        return read_split(self.cfg.paths.data, name, exclude_ids=self.exclude)
 
     def image_features(self, samples) -> torch.Tensor:  # [N, E]
         from components.data.corpus.reader import images_to_tensor
@@ -82,9 +82,7 @@ def _heldout_style(ev: _Evaluator) -> dict[str, float]:
     from components.evaluation.zeroshot import classification_metrics
 
     samples = ev.split("heldout_style")
-    labels, targets, logits, _ = ev.zero_shot(
-        samples, resolve_templates(ev.settings.evaluate.templates)
-    )
+    labels, targets, logits, _ = ev.zero_shot(samples, resolve_templates(ev.cfg.evaluate.templates))
     metrics = classification_metrics(logits, targets)
     shown = torch.randperm(len(samples), generator=torch.Generator().manual_seed(0))[:16]
     probs = logits.softmax(dim=-1)
@@ -130,7 +128,7 @@ def _label_sets(ev: _Evaluator) -> dict[str, float]:
                 ev.plots / f"{name}_confusion.png",
             )  # fmt: skip
         try:
-            probe = linear_probe(features.numpy(), targets.numpy(), ev.settings.train.seed)
+            probe = linear_probe(features.numpy(), targets.numpy(), ev.cfg.seed)
         except ValueError:  # too few images per class for a train/val/test split
             continue
         metrics |= {f"linear_probe_{name}_{k}": v for k, v in probe.items()}
@@ -158,42 +156,43 @@ def _retrieval(ev: _Evaluator) -> dict[str, float]:
 
 
 def evaluate(
-    settings: Settings, model_dir: Path | None = None, log: bool = True
+    cfg: EvaluateInputs, model_dir: Path | None = None, log: bool = True
 ) -> dict[str, float]:
     """Every metric and figure -> artifacts/metrics.json and artifacts/eval_plots; then, with
     `log`, into the training's MLflow run (the flow logs in a step of its own, retried alone)."""
     import shutil
 
-    require(settings.paths.workdir, CORPUS, *([] if model_dir else [MODEL]))
+    require(cfg.paths.workdir, CORPUS, *([] if model_dir else [MODEL]))
     torch.manual_seed(0)
-    ev = _Evaluator(settings, model_dir)
+    ev = _Evaluator(cfg, model_dir)
     if ev.plots.exists():
         shutil.rmtree(ev.plots)  # only this evaluation's figures
     metrics = _heldout_style(ev) | _label_sets(ev) | _retrieval(ev)
 
-    path = METRICS.path(settings.paths.workdir)
+    path = METRICS.path(cfg.paths.workdir)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
     if log:
-        log_evaluation(settings)
+        log_evaluation(cfg)
     return metrics
 
 
-def log_evaluation(settings: Settings) -> None:
+def log_evaluation(cfg: EvaluateInputs) -> None:
     """The written metrics (as eval/*) and figures, into the training's MLflow run."""
     import mlflow
 
     from components.tracking.runs import configure_mlflow, reaching_mlflow, read_run_id
 
-    require(settings.paths.workdir, METRICS, TRAINING_RUN)
-    metrics = json.loads(METRICS.path(settings.paths.workdir).read_text())
-    with reaching_mlflow(settings, "logging the evaluation"):
-        configure_mlflow(settings)
-        run_id = read_run_id(settings)
+    workdir = cfg.paths.workdir
+    require(workdir, METRICS, TRAINING_RUN)
+    metrics = json.loads(METRICS.path(workdir).read_text())
+    with reaching_mlflow(cfg.tracking, "logging the evaluation"):
+        configure_mlflow(cfg.tracking)
+        run_id = read_run_id(cfg.tracking)
         now_ms = int(time.time() * 1000)
         client = mlflow.MlflowClient()
         metric = mlflow.entities.Metric
         client.log_batch(
             run_id, metrics=[metric(f"eval/{k}", v, now_ms, 0) for k, v in metrics.items()]
         )
-        client.log_artifacts(run_id, str(EVALUATION_PLOTS.path(settings.paths.workdir)), PLOTS_DIR)
+        client.log_artifacts(run_id, str(EVALUATION_PLOTS.path(workdir)), PLOTS_DIR)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from components.artifacts import CORPUS, MODEL, ONNX, TRAINING_RUN, require
 from components.errors import UserError
-from components.settings import Settings
+from components.settings import ExportInputs, Paths
 
 
 class ExportParityError(UserError, RuntimeError):
@@ -23,17 +23,17 @@ class ExportOutputs:
     text_max_abs_diff: float
 
 
-def heldout_labels(settings: Settings) -> list[str]:
+def heldout_labels(paths: Paths) -> list[str]:
     """The held-out style's concept names, from the manifest (no image is read): the labels the
     served model offers when a request names none."""
     from components.data.corpus.manifest import read_manifest
 
-    index = read_manifest(settings.paths.data, columns=["split", "concept"]).to_pydict()
+    index = read_manifest(paths.data, columns=["split", "concept"]).to_pydict()
     pairs = zip(index["split"], index["concept"], strict=True)
     return sorted({concept for split, concept in pairs if split == "heldout_style"})
 
 
-def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
+def export(cfg: ExportInputs, model_dir: Path | None = None) -> ExportOutputs:
     import shutil
 
     import mlflow
@@ -46,26 +46,26 @@ def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
     from components.model.preprocess import normalize
     from components.tracking.runs import configure_mlflow, read_run_id
 
-    require(settings.paths.workdir, CORPUS, TRAINING_RUN, *([] if model_dir else [MODEL]))
-    out = settings.paths.artifacts
-    model, tokenizer = load_bundle(model_dir or MODEL.path(settings.paths.workdir))
-    onnx_dir = ONNX.path(settings.paths.workdir)
-    tmp_dir = out / ".onnx.tmp"
+    workdir = cfg.paths.workdir
+    require(workdir, CORPUS, TRAINING_RUN, *([] if model_dir else [MODEL]))
+    model, tokenizer = load_bundle(model_dir or MODEL.path(workdir))
+    onnx_dir = ONNX.path(workdir)
+    tmp_dir = onnx_dir.with_name(f".{onnx_dir.name}.tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     image_path, text_path = export_towers(
-        model, tokenizer.context_length, tmp_dir, settings.export.opset
+        model, tokenizer.context_length, tmp_dir, cfg.export.opset
     )
     # the folder stands alone: tokenizer.json, preprocess.json, the recipe in the ONNX metadata
-    templates = resolve_templates(settings.evaluate.templates)
-    spec = preprocess_spec(model, tokenizer.context_length, templates, heldout_labels(settings))
+    templates = resolve_templates(cfg.templates)
+    spec = preprocess_spec(model, tokenizer.context_length, templates, heldout_labels(cfg.paths))
     differ = write_standalone(tmp_dir, spec, tokenizer)
 
     # Real inputs: held-out images and the prompts zero-shot classification will send.
-    samples = read_split(settings.paths.data, "heldout_style", limit=64)
+    samples = read_split(cfg.paths.data, "heldout_style", limit=64)
     images = normalize(images_to_tensor([s.image_png for s in samples], model.visual.image_size))
     prompts = [t.format(s.concept) for s in samples[:16] for t in templates]
     report = check_parity(
-        model, image_path, text_path, images, tokenizer(prompts), settings.export.parity_atol
+        model, image_path, text_path, images, tokenizer(prompts), cfg.export.parity_atol
     )
     n_prompts = len(spec["labels"]) * len(templates)
     report = replace(report, n_prompts_tokenized=n_prompts, tokenizer_mismatches=tuple(differ))
@@ -81,9 +81,9 @@ def export(settings: Settings, model_dir: Path | None = None) -> ExportOutputs:
     shutil.rmtree(onnx_dir, ignore_errors=True)
     tmp_dir.rename(onnx_dir)  # only a checked export ever appears under artifacts/onnx
 
-    configure_mlflow(settings)
+    configure_mlflow(cfg.tracking)
     client = mlflow.MlflowClient()
-    run_id = read_run_id(settings)
+    run_id = read_run_id(cfg.tracking)
     for key, value in (
         ("image_max_abs_diff", report.image_max_abs_diff),
         ("text_max_abs_diff", report.text_max_abs_diff),

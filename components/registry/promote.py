@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.errors import UserError
-from components.settings import Settings
+from components.settings import RegistryInputs
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class RegistryError(UserError, LookupError):
     """The registry has no such model or version: the message says what it does have."""
 
 
-def promote(settings: Settings, version: str) -> Decision:
+def promote(cfg: RegistryInputs, version: str) -> Decision:
     """Consider `version` for the champion alias, under the promotion lock."""
     from components.registry.lock import promotion_lock
 
@@ -48,8 +48,8 @@ def promote(settings: Settings, version: str) -> Decision:
             f"{version!r} is not a model version: versions are whole numbers "
             "(e.g. clip-pipeline promote 3)"
         )
-    with promotion_lock(settings.paths.mlruns, settings.registry.model_name):
-        return _promote_locked(settings, str(int(version)))
+    with promotion_lock(cfg.paths.mlruns, cfg.registry.model_name):
+        return _promote_locked(cfg, str(int(version)))
 
 
 def _challenger(client, name: str, version: str):  # -> mlflow ModelVersion
@@ -70,16 +70,16 @@ def _challenger(client, name: str, version: str):  # -> mlflow ModelVersion
     raise RegistryError(f"{name} has no version {version} (its versions: {have})")
 
 
-def _promote_locked(settings: Settings, version: str) -> Decision:
+def _promote_locked(cfg: RegistryInputs, version: str) -> Decision:
     from mlflow.exceptions import MlflowException
 
     from components.registry.checks import failed_checks
     from components.tracking.runs import configure_mlflow
 
-    client = configure_mlflow(settings)
-    name, alias = settings.registry.model_name, settings.registry.champion_alias
+    client = configure_mlflow(cfg.tracking)
+    name, alias = cfg.registry.model_name, cfg.registry.champion_alias
     challenger = _challenger(client, name, version)
-    gate = settings.evaluate.gate_metric
+    gate = cfg.gate_metric
     if challenger.tags.get("gate_metric") != gate:
         raise RegistryError(f"version {version} of {name} was not gated on {gate!r}")
     challenger_value = float(challenger.tags["gate_value"])
@@ -95,7 +95,7 @@ def _promote_locked(settings: Settings, version: str) -> Decision:
         ok, reason = False, "already the champion"
     else:
         ok, reason = decide(
-            challenger_value, champion_value, settings.registry.min_improvement, not failed
+            challenger_value, champion_value, cfg.registry.min_improvement, not failed
         )
         if failed:
             reason = f"{reason}: {', '.join(failed)}"

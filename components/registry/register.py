@@ -18,7 +18,7 @@ from components.artifacts import (
     require,
 )
 from components.errors import UserError
-from components.settings import PROJECT_ROOT, Settings
+from components.settings import PROJECT_ROOT, RegistryInputs
 
 # What the served model needs, pinned to the versions this pipeline runs with.
 SERVING_PACKAGES = (
@@ -48,96 +48,107 @@ def serving_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in SERVING_PACKAGES]
 
 
-def register(settings: Settings) -> Registration:
-    import mlflow
-    import mlflow.onnx
-    import pandas as pd
-    from mlflow.models import infer_signature
-    from mlflow.types.schema import ParamSchema, ParamSpec
+def _released_metrics(workdir: Path, gate: str) -> dict[str, float]:
+    """The evaluation's metrics, once the export passed its parity check and the gate metric
+    is among them; a UserError otherwise (nothing is logged or registered)."""
+    from components.export.onnx_export import PARITY_FILE
 
-    from components.data.corpus.reader import read_split
-    from components.export.onnx_export import IMAGE_ONNX, PARITY_FILE, TEXT_ONNX
-    from components.export.pyfunc_model import ZeroShotClassifier
-    from components.export.standalone import PREPROCESS_FILE
-    from components.model.bundle import TOKENIZER
-    from components.registry.checks import checks_tags, release_checks
-    from components.tracking.lineage import lineage_tags
-    from components.tracking.runs import configure_mlflow, reaching_mlflow, read_run_id
-
-    require(settings.paths.workdir, ONNX, METRICS, MODEL, TRAINING_RUN, CORPUS)
-    workdir = settings.paths.workdir
-    onnx_dir, model_dir = ONNX.path(workdir), MODEL.path(workdir)
-    parity = json.loads((onnx_dir / PARITY_FILE).read_text())
+    parity = json.loads((ONNX.path(workdir) / PARITY_FILE).read_text())
     if not parity["passed"]:
         raise UserError(
             "the ONNX export failed its parity check: refusing to register it; run "
             "`clip-pipeline export` again and read its message"
         )
     metrics = json.loads(METRICS.path(workdir).read_text())
-    gate = settings.evaluate.gate_metric
     if gate not in metrics:
         raise UserError(
             f"gate metric {gate!r} is not in metrics.json (has: {', '.join(sorted(metrics))})"
         )
+    return metrics
 
-    spec = json.loads((onnx_dir / PREPROCESS_FILE).read_text())  # written by the export
-    labels = spec["labels"]
-    heldout = read_split(settings.paths.data, "heldout_style", limit=2)
-    with reaching_mlflow(settings, "logging the model"):
-        configure_mlflow(settings)
-        run_id = read_run_id(settings)
-        example = pd.DataFrame({"image": [heldout[0].image_png, heldout[1].image_png]})
-        example_labels = labels[:3]
-        signature = infer_signature(
-            pd.DataFrame({"image": [b"png bytes"]}),
-            pd.DataFrame({label: [0.5] for label in example_labels}),
-            params={"labels": example_labels},
+
+def _log_model(cfg: RegistryInputs, run_id: str):  # -> mlflow ModelInfo
+    """The pyfunc zero-shot classifier (ONNX towers, tokenizer, preprocessing), the ONNX files
+    and each tower as an ONNX-flavour model, into the training's MLflow run."""
+    import mlflow
+    import mlflow.onnx
+    import onnx
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    from components.data.corpus.reader import read_split
+    from components.export.onnx_export import IMAGE_ONNX, TEXT_ONNX
+    from components.export.pyfunc_model import ZeroShotClassifier
+    from components.export.standalone import PREPROCESS_FILE
+    from components.model.bundle import TOKENIZER
+
+    workdir = cfg.paths.workdir
+    onnx_dir, model_dir = ONNX.path(workdir), MODEL.path(workdir)
+    labels = json.loads((onnx_dir / PREPROCESS_FILE).read_text())["labels"]  # the export's
+    heldout = read_split(cfg.paths.data, "heldout_style", limit=2)
+    example = pd.DataFrame({"image": [heldout[0].image_png, heldout[1].image_png]})
+    example_labels = labels[:3]
+    signature = infer_signature(
+        pd.DataFrame({"image": [b"png bytes"]}),
+        pd.DataFrame({label: [0.5] for label in example_labels}),
+        params={"labels": example_labels},
+    )
+    # MLflow fills an omitted param with its default: default to every training concept.
+    signature.params = ParamSchema([ParamSpec("labels", "string", labels, shape=(-1,))])
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="zeroshot_model",
+            python_model=ZeroShotClassifier(),
+            artifacts={
+                "image_encoder": str(onnx_dir / IMAGE_ONNX),
+                "text_encoder": str(onnx_dir / TEXT_ONNX),
+                "tokenizer": str(model_dir / TOKENIZER),
+                "preprocess": str(onnx_dir / PREPROCESS_FILE),
+            },
+            code_paths=[str(PROJECT_ROOT / "components")],
+            signature=signature,
+            input_example=(example, {"labels": example_labels}),
+            pip_requirements=serving_requirements(),
         )
-        # MLflow fills an omitted param with its default: default to every training concept.
-        signature.params = ParamSchema([ParamSpec("labels", "string", labels, shape=(-1,))])
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pyfunc.log_model(
-                name="zeroshot_model",
-                python_model=ZeroShotClassifier(),
-                artifacts={
-                    "image_encoder": str(onnx_dir / IMAGE_ONNX),
-                    "text_encoder": str(onnx_dir / TEXT_ONNX),
-                    "tokenizer": str(model_dir / TOKENIZER),
-                    "preprocess": str(onnx_dir / PREPROCESS_FILE),
-                },
-                code_paths=[str(PROJECT_ROOT / "components")],
-                signature=signature,
-                input_example=(example, {"labels": example_labels}),
-                pip_requirements=serving_requirements(),
-            )
-            mlflow.log_artifacts(str(onnx_dir), "onnx")
-            # each tower also as an MLflow ONNX-flavour model, for ONNX-native serving tools
-            import onnx
+        mlflow.log_artifacts(str(onnx_dir), "onnx")
+        # each tower also as an MLflow ONNX-flavour model, for ONNX-native serving tools
+        for tower, file in (("image_encoder", IMAGE_ONNX), ("text_encoder", TEXT_ONNX)):
+            mlflow.onnx.log_model(onnx.load(str(onnx_dir / file)), name=tower)
+        mlflow.log_artifact(str(METRICS.path(workdir)))
+    return info
 
-            for tower, file in (("image_encoder", IMAGE_ONNX), ("text_encoder", TEXT_ONNX)):
-                mlflow.onnx.log_model(onnx.load(str(onnx_dir / file)), name=tower)
-            mlflow.log_artifact(str(METRICS.path(workdir)))
 
+def register(cfg: RegistryInputs) -> Registration:
+    """A model version of the exported, evaluated model, with its lineage, gate value and
+    release checks as tags, registered last: no version exists without them."""
+    import mlflow
+
+    from components.registry.checks import checks_tags, release_checks
+    from components.tracking.lineage import lineage_tags
+    from components.tracking.runs import configure_mlflow, reaching_mlflow, read_run_id
+
+    workdir, gate, name = cfg.paths.workdir, cfg.gate_metric, cfg.registry.model_name
+    require(workdir, ONNX, METRICS, MODEL, TRAINING_RUN, CORPUS)
+    metrics = _released_metrics(workdir, gate)
+    with reaching_mlflow(cfg.tracking, "logging the model"):
+        configure_mlflow(cfg.tracking)
+        run_id = read_run_id(cfg.tracking)
+        info = _log_model(cfg, run_id)
     tags = {
-        **lineage_tags(settings),
+        **lineage_tags(cfg.tracking),
         "run_id": run_id,
         "gate_metric": gate,
         "gate_value": str(metrics[gate]),
     }
     tags |= {f"metric.{k}": f"{v:.6f}" for k, v in metrics.items()}
     tags |= checks_tags(release_checks(workdir, metrics, gate))
-    # Register last, once everything above succeeded, with every tag in the same call: no
-    # version exists without its lineage, gate value and checks.
-    with reaching_mlflow(settings, "registering the model version"):
-        version = mlflow.register_model(info.model_uri, settings.registry.model_name, tags=tags)
+    with reaching_mlflow(cfg.tracking, "registering the model version"):
+        version = mlflow.register_model(info.model_uri, name, tags=tags)
     return Registration(
-        settings.registry.model_name,
-        str(version.version),
-        run_id,
-        f"models:/{settings.registry.model_name}/{version.version}",
-        gate,
+        name, str(version.version), run_id, f"models:/{name}/{version.version}", gate,
         float(metrics[gate]),
-    )
+    )  # fmt: skip
 
 
 def write_registration(workdir: Path, registration: Registration, promotion: Any = None) -> Path:

@@ -89,7 +89,7 @@ def reproduce(
     from components.tracking.lineage import dvc_data_hash
     from components.tracking.runs import configure_mlflow
 
-    client = configure_mlflow(settings)
+    client = configure_mlflow(settings.tracking)
     try:
         tags = client.get_model_version(name, version).tags
     except MlflowException as err:

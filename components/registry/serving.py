@@ -31,7 +31,7 @@ def serve_command(
     from components.tracking.runs import configure_mlflow
 
     name, alias = settings.registry.model_name, alias or settings.registry.champion_alias
-    client = configure_mlflow(settings)
+    client = configure_mlflow(settings.tracking)
     try:
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException as err:

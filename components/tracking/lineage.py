@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from components.settings import PROJECT_ROOT, Settings
+from components.settings import PROJECT_ROOT, Tracking
 
 
 def git_commit(root: Path) -> tuple[str, bool]:
@@ -53,25 +53,26 @@ def corpus_checksum(data_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def params_hash(settings: Settings) -> str:
-    return hashlib.sha256(json.dumps(settings.sections, sort_keys=True).encode()).hexdigest()[:16]
+def params_hash(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "absent"
 
 
-def lineage_tags(settings: Settings) -> dict[str, str]:
+def lineage_tags(tracking: Tracking) -> dict[str, str]:
     # The workdir's checkout; a scratch workdir (tests) falls back to this code's checkout.
-    commit, dirty = git_commit(settings.paths.workdir)
+    paths = tracking.paths
+    commit, dirty = git_commit(paths.workdir)
     if commit == "unknown":
         commit, dirty = git_commit(PROJECT_ROOT)
     return {
         "git_commit": commit,
         "git_dirty": str(dirty).lower(),
-        "data_dvc_md5": dvc_data_hash(settings.paths.workdir),
-        "data_sha256": corpus_checksum(settings.paths.data),
-        "params_hash": params_hash(settings),
-        "dvc_lock_hash": file_hash(settings.paths.workdir / "dvc.lock"),
-        "profile": settings.profile,
+        "data_dvc_md5": dvc_data_hash(paths.workdir),
+        "data_sha256": corpus_checksum(paths.data),
+        "params_hash": params_hash(tracking.params),
+        "dvc_lock_hash": file_hash(paths.workdir / "dvc.lock"),
+        "profile": tracking.profile,
     }

@@ -12,27 +12,27 @@ from typing import Any
 
 from components.artifacts import TRAINING_RUN, require
 from components.errors import RemoteStoreError
-from components.settings import Settings
+from components.settings import Tracking
 
 RUN_FILE = Path(TRAINING_RUN.relative).name  # run.json
 
 
-def configure_mlflow(settings: Settings):  # -> mlflow.MlflowClient
+def configure_mlflow(tracking: Tracking):  # -> mlflow.MlflowClient
     """Point MLflow at the tracking store and make sure the experiment exists."""
     import mlflow
 
     # A new SQLite store announces its schema migration on stderr, line by line: not news.
     for name in ("mlflow.store.db.utils", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    uri = settings.tracking_uri
+    uri = tracking.uri
     if uri.startswith("sqlite:///"):
-        settings.paths.mlruns.mkdir(parents=True, exist_ok=True)
+        tracking.paths.mlruns.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     # MLflow also exports the URI to the environment. Put the environment back as the user set
     # it: a long-lived process (a served flow, a test session) that runs several workdirs must
     # not take the first workdir's store for "the server the user chose".
-    chosen = settings.services  # what the environment said when the settings were read
+    chosen = tracking.services  # what the environment said when the settings were read
     exported = {
         "MLFLOW_TRACKING_URI": chosen.mlflow_tracking_uri,
         "MLFLOW_REGISTRY_URI": chosen.mlflow_registry_uri,
@@ -43,11 +43,11 @@ def configure_mlflow(settings: Settings):  # -> mlflow.MlflowClient
         else:
             os.environ[key] = value
     client = mlflow.MlflowClient(uri)
-    name = settings.registry.experiment
+    name = tracking.experiment
     if client.get_experiment_by_name(name) is None:
         # Embedded store: artifacts beside the database, not in the current directory.
         location = (
-            (settings.paths.mlruns / "artifacts").as_uri() if uri.startswith("sqlite") else None
+            (tracking.paths.mlruns / "artifacts").as_uri() if uri.startswith("sqlite") else None
         )
         client.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(name)
@@ -60,14 +60,14 @@ def _short(err: Exception, limit: int = 300) -> str:
 
 
 @contextmanager
-def reaching_mlflow(settings: Settings, action: str) -> Iterator[None]:
+def reaching_mlflow(tracking: Tracking, action: str) -> Iterator[None]:
     """Turn a failed request to the MLflow server or its artifact store (S3) into one
     RemoteStoreError naming which one failed while doing `action`; other errors pass through."""
     import requests
     from botocore.exceptions import BotoCoreError, ClientError
     from mlflow.exceptions import MlflowException
 
-    uri = settings.tracking_uri
+    uri = tracking.uri
     try:
         yield
     except (BotoCoreError, ClientError) as err:  # a client writing to S3 itself
@@ -95,9 +95,9 @@ def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
         out[prefix] = json.dumps(value) if isinstance(value, list) else str(value)
 
 
-def flat_params(settings: Settings) -> dict[str, str]:
+def flat_params(tracking: Tracking) -> dict[str, str]:
     out: dict[str, str] = {}
-    _flatten("", settings.sections, out)
+    _flatten("", tracking.params, out)
     return out
 
 
@@ -109,6 +109,6 @@ def write_run_file(directory: Path, run_id: str, **extra: Any) -> Path:
     return path
 
 
-def read_run_id(settings: Settings) -> str:
-    require(settings.paths.workdir, TRAINING_RUN)
-    return json.loads(TRAINING_RUN.path(settings.paths.workdir).read_text())["run_id"]
+def read_run_id(tracking: Tracking) -> str:
+    require(tracking.paths.workdir, TRAINING_RUN)
+    return json.loads(TRAINING_RUN.path(tracking.paths.workdir).read_text())["run_id"]

@@ -87,18 +87,77 @@ def _quiet_report_lines() -> None:
     logging.getLogger(context.__file__).setLevel(logging.WARNING)
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """`config`: {"loop": LoopConfig}, as ray_trainer.fit hands it over."""
-    import ray.train
+def _prepared_model(loop):  # LoopConfig -> (CLIP, its DDP wrapper, device)
+    """The model as every worker starts it: created (the seeded initialisation), its starting
+    weights, the locked towers, NHWC when asked, moved to the device and wrapped in DDP."""
     import ray.train.torch
-    import torch.distributed as dist
 
     from components.model.clip import create_model
     from components.model.init_weights import load_initial_weights
+    from components.training.locking import lock_towers
+
+    cfg = loop.train
+    model = create_model(loop.model, loop.data_cache)
+    if loop.init_from:
+        load_initial_weights(model, loop.init_from)
+    lock_towers(model, cfg.lock_image_tower, cfg.lock_text_tower)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # conv weights NHWC
+    ddp_model = ray.train.torch.prepare_model(model)  # moves `model` to the device, then DDP
+    return model, ddp_model, ray.train.torch.get_device()
+
+
+def _resumed(model, optimizer, scheduler, n: int, cfg):  # -> (DataPosition, history)
+    """Where this run starts: step 0, or the last checkpoint's position, weights and state."""
+    import ray.train
+
+    from components.training.checkpoint import DataPosition, load_checkpoint
+
+    position, history = DataPosition.at(0, n, cfg.global_batch_size, cfg.seed), []
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as ckpt_dir:
+            position, history = load_checkpoint(Path(ckpt_dir), model, optimizer, scheduler)
+        position.check_compatible(n, cfg.global_batch_size, cfg.seed)
+    return position, history
+
+
+def _report_checkpoint(step_fn, record: dict, history: list, n: int, cfg, rank: int, logger):
+    # step_fn: the TrainStep, whose model, optimiser and scheduler are checkpointed
+    """After `record`'s step: peak memory of every rank into the metrics (and MLflow), and the
+    weights, optimiser and data position as a Ray checkpoint written by rank 0."""
+    import ray.train
+
+    from components.training.checkpoint import DataPosition, save_checkpoint
+
+    device = next(step_fn.model.parameters()).device  # where prepare_model put it
+    peak = _gather(_peak_memory_mb(device))  # [rank][rss MiB, CUDA MiB]
+    metrics = {
+        "step": record["step"],
+        "loss": record["loss"],
+        "peak_rss_mb": [p[0] for p in peak],
+        "peak_cuda_mb": [p[1] for p in peak],
+    }
+    if logger:  # what is in MLflow survives a crash from here on, like the weights
+        logger.log_peak_memory(peak, record["step"])
+        logger.flush()
+    after = DataPosition.at(record["step"], n, cfg.global_batch_size, cfg.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = None
+        if rank == 0:  # one writer; the other ranks hold the same weights
+            model, optimizer, scheduler = step_fn.model, step_fn.optimizer, step_fn.scheduler
+            save_checkpoint(Path(tmp), model, optimizer, scheduler, after, history)
+            ckpt = ray.train.Checkpoint.from_directory(tmp)
+        ray.train.report(metrics, checkpoint=ckpt)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """`config`: {"loop": LoopConfig}, as ray_trainer.fit hands it over."""
+    import ray.train
+    import torch.distributed as dist
+
     from components.model.preprocess import normalize
     from components.model.tokenizers import tokenizer_from_dict
-    from components.training.checkpoint import DataPosition, load_checkpoint, save_checkpoint
-    from components.training.locking import lock_towers
     from components.training.loss import contrastive_loss
     from components.training.optim import cosine_with_warmup, make_optimizer
     from components.training.progress import StepLogger
@@ -120,25 +179,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         raise ValueError(f"{n} training samples cannot fill one batch of {cfg.global_batch_size}")
     total_steps = cfg.epochs * steps_per_epoch
 
-    model = create_model(loop.model, loop.data_cache)
-    if loop.init_from:
-        load_initial_weights(model, loop.init_from)
-    lock_towers(model, cfg.lock_image_tower, cfg.lock_text_tower)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # conv weights NHWC
-    ddp_model = ray.train.torch.prepare_model(model)  # moves `model` to the device, then DDP
-    device = ray.train.torch.get_device()
+    model, ddp_model, device = _prepared_model(loop)
     # the optimiser and a restored state live on the device the parameters now have
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: cosine_with_warmup(s, cfg.warmup_steps, total_steps)
     )
-    position, history = DataPosition.at(0, n, cfg.global_batch_size, cfg.seed), []
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint:
-        with checkpoint.as_directory() as ckpt_dir:
-            position, history = load_checkpoint(Path(ckpt_dir), model, optimizer, scheduler)
-        position.check_compatible(n, cfg.global_batch_size, cfg.seed)
+    position, history = _resumed(model, optimizer, scheduler, n, cfg)
     forward = torch.compile(ddp_model) if cfg.compile else ddp_model
     step_fn = TrainStep(
         model,
@@ -185,25 +232,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         history.append(record)
         if logger:
             logger.log(record)
-
-        done = step + 1 == total_steps
-        if done or (step + 1) % cfg.checkpoint_every_steps == 0:
-            peak = _gather(_peak_memory_mb(device))  # [rank][rss MiB, CUDA MiB]
-            metrics = {
-                "step": step + 1,
-                "loss": record["loss"],
-                "peak_rss_mb": [p[0] for p in peak],
-                "peak_cuda_mb": [p[1] for p in peak],
-            }
-            if logger:  # what is in MLflow survives a crash from here on, like the weights
-                logger.log_peak_memory(peak, step + 1)
-                logger.flush()
-            after = DataPosition.at(step + 1, n, cfg.global_batch_size, cfg.seed)
-            with tempfile.TemporaryDirectory() as tmp:
-                ckpt = None
-                if rank == 0:  # one writer; the other ranks hold the same weights
-                    save_checkpoint(Path(tmp), model, optimizer, scheduler, after, history)
-                    ckpt = ray.train.Checkpoint.from_directory(tmp)
-                ray.train.report(metrics, checkpoint=ckpt)
+        if step + 1 == total_steps or (step + 1) % cfg.checkpoint_every_steps == 0:
+            _report_checkpoint(step_fn, record, history, n, cfg, rank, logger)
     if logger:
         logger.close()

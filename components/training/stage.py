@@ -17,7 +17,7 @@ from components.artifacts import (
     VALIDATION,
     require,
 )
-from components.settings import Settings
+from components.settings import ModelConfig, Tracking, TrainInputs
 
 
 @dataclass(frozen=True)
@@ -30,18 +30,16 @@ class TrainOutputs:
     wall_s: float
 
 
-def _train_tokenizer(settings: Settings, exclude: set[str]):
+def _train_tokenizer(cfg: TrainInputs, exclude: set[str]):
     from components.data.corpus.reader import read_split
     from components.model.config import load_config
     from components.model.tokenizers import build_tokenizer
 
-    text_cfg = load_config(settings.model.name).text_cfg
+    text_cfg = load_config(cfg.model.name).text_cfg
     captions = [
-        c for s in read_split(settings.paths.data, "train", exclude_ids=exclude) for c in s.captions
+        c for s in read_split(cfg.paths.data, "train", exclude_ids=exclude) for c in s.captions
     ]
-    return build_tokenizer(
-        settings.model.tokenizer, captions, text_cfg, settings.services.data_cache
-    )
+    return build_tokenizer(cfg.model.tokenizer, captions, text_cfg, cfg.services.data_cache)
 
 
 def _write_history(history: list[dict], path: Path) -> None:
@@ -52,14 +50,14 @@ def _write_history(history: list[dict], path: Path) -> None:
         writer.writerows(history)
 
 
-def model_config(settings: Settings):  # -> CLIPConfig
+def model_config(model: ModelConfig, loss: str):  # -> CLIPConfig
     """The named architecture, with SigLIP's temperature and bias when that loss is chosen
     (components/stages.py checked at load that it fits the tokenizer and the corpus)."""
     from components.model.config import load_config
     from components.training.loss import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE
 
-    cfg = load_config(settings.model.name)
-    if settings.train.loss == "siglip" and cfg.init_logit_bias is None:
+    cfg = load_config(model.name)
+    if loss == "siglip" and cfg.init_logit_bias is None:
         update = {
             "init_logit_scale": SIGLIP_INIT_LOGIT_SCALE,
             "init_logit_bias": SIGLIP_INIT_LOGIT_BIAS,
@@ -68,7 +66,7 @@ def model_config(settings: Settings):  # -> CLIPConfig
     return cfg
 
 
-def _open_mlflow_run(storage, name: str, spec: dict, settings: Settings):
+def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking):
     """Reopen the MLflow run of a run being resumed, or start one and record it with the
     run's spec in its storage folder (before any step, so even a run killed early resumes)."""
     import mlflow
@@ -82,10 +80,10 @@ def _open_mlflow_run(storage, name: str, spec: dict, settings: Settings):
         check_same_run(name, record["spec"], spec)
         run_id = record["mlflow_run_id"]
         try:
-            mlflow.MlflowClient(settings.tracking_uri).get_run(run_id)
+            mlflow.MlflowClient(tracking.uri).get_run(run_id)
         except mlflow.exceptions.MlflowException as err:
             raise ResumeError(
-                f"run {name!r} logs to MLflow run {run_id}, which {settings.tracking_uri} "
+                f"run {name!r} logs to MLflow run {run_id}, which {tracking.uri} "
                 "does not have: point MLFLOW_TRACKING_URI at the server it was started on"
             ) from err
         print(f"[train] continuing {name} (MLflow run {run_id}) from {storage.run_uri(name)}")
@@ -93,47 +91,47 @@ def _open_mlflow_run(storage, name: str, spec: dict, settings: Settings):
     run = mlflow.start_run(run_name=name)
     mlflow.set_tags(
         {
-            **lineage_tags(settings),
+            **lineage_tags(tracking),
             "stage": "train",
             "clip.train_run": name,
             "clip.train_storage": storage.run_uri(name),
         }
     )
-    mlflow.log_params(flat_params(settings))
+    mlflow.log_params(flat_params(tracking))
     record = {"run_name": name, "mlflow_run_id": run.info.run_id, "spec": spec}
-    storage.write_record(name, {**record, "tracking_uri": settings.tracking_uri})
+    storage.write_record(name, {**record, "tracking_uri": tracking.uri})
     print(f"[train] run {name} (MLflow run {run.info.run_id}) in {storage.run_uri(name)}")
     return run, False
 
 
-def build_loop_config(settings: Settings):  # -> (LoopConfig, CLIP, tokenizer)
+def build_loop_config(cfg: TrainInputs):  # -> (LoopConfig, CLIP, tokenizer)
     """What every worker needs: the train section, the architecture, the tokenizer (learned
     here, once), the corpus and the quarantined ids. Fails before any worker starts."""
     from components.model.clip import create_model
     from components.training.loop_config import LoopConfig
     from components.validation.quarantine import load_quarantined_ids
 
-    exclude = load_quarantined_ids(VALIDATION.path(settings.paths.workdir))
-    tokenizer = _train_tokenizer(settings, exclude)
-    model = create_model(model_config(settings), settings.services.data_cache)
-    if settings.model.init_from:  # fail here, before any worker starts, if it does not fit
+    exclude = load_quarantined_ids(VALIDATION.path(cfg.paths.workdir))
+    tokenizer = _train_tokenizer(cfg, exclude)
+    model = create_model(model_config(cfg.model, cfg.train.loss), cfg.services.data_cache)
+    if cfg.model.init_from:  # fail here, before any worker starts, if it does not fit
         from components.model.init_weights import load_initial_weights
 
-        load_initial_weights(model, settings.model.init_from)
+        load_initial_weights(model, cfg.model.init_from)
     loop = LoopConfig(
-        train=settings.train,
+        train=cfg.train,
         model=model.config,
         tokenizer=tokenizer.to_dict(),
-        data_dir=settings.paths.data,
+        data_dir=cfg.paths.data,
         exclude_ids=tuple(sorted(exclude)),
-        init_from=settings.model.init_from,
-        data_cache=settings.services.data_cache,
-        tracking_uri=settings.tracking_uri,
+        init_from=cfg.model.init_from,
+        data_cache=cfg.services.data_cache,
+        tracking_uri=cfg.tracking.uri,
     )
     return loop, model, tokenizer
 
 
-def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
+def train(cfg: TrainInputs, run_name: str | None = None) -> TrainOutputs:
     """Train under `run_name` (default: a new name). A name whose storage folder already holds
     the run continues it from its last checkpoint, in the same MLflow run."""
     import mlflow
@@ -147,24 +145,22 @@ def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
     from components.training.run_spec import check_run_name, new_run_name, run_spec
     from components.training.storage import resolve_storage
 
-    workdir = settings.paths.workdir
+    workdir = cfg.paths.workdir
     require(workdir, CORPUS)
     started = time.perf_counter()
-    name = check_run_name(run_name) if run_name else new_run_name(settings.profile)
-    storage = resolve_storage(
-        settings.checkpoint_storage, settings.paths.artifacts, workdir, settings.services.s3
-    )
-    loop, model, tokenizer = build_loop_config(settings)
-    spec = run_spec(loop, corpus_checksum(settings.paths.data))
+    name = check_run_name(run_name) if run_name else new_run_name(cfg.tracking.profile)
+    storage = resolve_storage(cfg.checkpoint_storage, cfg.paths.artifacts, workdir, cfg.services.s3)
+    loop, model, tokenizer = build_loop_config(cfg)
+    spec = run_spec(loop, corpus_checksum(cfg.paths.data))
 
-    configure_mlflow(settings)
-    run, resumed = _open_mlflow_run(storage, name, spec, settings)
+    configure_mlflow(cfg.tracking)
+    run, resumed = _open_mlflow_run(storage, name, spec, cfg.tracking)
     with run:
         run_id = run.info.run_id
         if not resumed:
             mlflow.log_param("model.parameters", sum(p.numel() for p in model.parameters()))
         try:
-            with ray_session(settings.train, settings.services):
+            with ray_session(cfg.train, cfg.services):
                 result = fit(loop.model_copy(update={"mlflow_run_id": run_id}), storage, name)
         except KeyboardInterrupt:
             print(f"\n[train] stopped; continue it with: clip-pipeline train --run-name {name}")
@@ -186,7 +182,7 @@ def train(settings: Settings, run_name: str | None = None) -> TrainOutputs:
         _write_history(history, history_csv)
         wall = time.perf_counter() - started
         mlflow.log_metrics({"train/wall_s": wall, "train/steps": len(history)})
-        with reaching_mlflow(settings, "logging the trained model bundle"):
+        with reaching_mlflow(cfg.tracking, "logging the trained model bundle"):
             mlflow.log_artifacts(str(model_dir), "model_bundle")
         write_run_file(
             TRAINING_RUN.path(workdir).parent,

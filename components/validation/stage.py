@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from components.artifacts import VALIDATION
-from components.settings import Settings
+from components.settings import ValidateInputs
 
 
-def validate(settings: Settings):  # -> components.validation.gate.ValidationReport
+def validate(cfg: ValidateInputs):  # -> components.validation.gate.ValidationReport
     from components.validation.gate import validate_corpus
 
-    return validate_corpus(
-        settings.paths.data, settings.validate_, VALIDATION.path(settings.paths.workdir)
-    )
+    return validate_corpus(cfg.paths.data, cfg.gate, VALIDATION.path(cfg.paths.workdir))

@@ -28,15 +28,14 @@ def sets(**train) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory, sources_dir: Path) -> Path:
     """A workdir holding the tiny profile's corpus and its validation report."""
-    from components.data.stage import build
-    from components.validation.stage import validate
+    from components.stages import BUILD, VALIDATE
 
     root = tmp_path_factory.mktemp("tiny-corpus")
     (root / ".cache").mkdir()
     (root / ".cache" / "sources").symlink_to(sources_dir, target_is_directory=True)
     settings = load_settings("tiny", workdir=root)
-    build(settings)
-    validate(settings)
+    BUILD.run(settings)
+    VALIDATE.run(settings)
     return root
 
 

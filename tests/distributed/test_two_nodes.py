@@ -9,8 +9,8 @@ import mlflow
 import pytest
 
 from components.settings import load_settings
+from components.stages import TRAIN as TRAIN_STAGE
 from components.training.ray_trainer import dashboard_port
-from components.training.stage import train
 from components.training.storage import StorageError, resolve_storage
 from infra.local.seaweedfs import SeaweedS3
 from tests.distributed.conftest import TRAIN
@@ -72,7 +72,7 @@ def test_workers_on_two_nodes_checkpoint_to_s3(aws_env, s3, two_node_cluster, tr
     }
     settings = load_settings("tiny", workdir=train_workdir, overrides=overrides)
     assert two_node_cluster.address.startswith("127.0.0.1:")
-    out = train(settings, run_name="two-nodes")
+    out = TRAIN_STAGE.run(settings, run_name="two-nodes")
     assert out.steps == 3 * 6
 
     ray.init(address=two_node_cluster.address)

@@ -11,11 +11,12 @@ from PIL import Image
 from components.data.build import build_corpus
 from components.data.errors import DataSourceError
 from components.data.sources import debian_sources
-from components.evaluation.stage import PLOTS_DIR, evaluate
+from components.evaluation.stage import PLOTS_DIR
 from components.model.bundle import save_bundle
 from components.model.clip import create_model
 from components.model.tokenizers import build_tokenizer
 from components.settings import load_settings
+from components.stages import EVALUATE
 from components.tracking.runs import configure_mlflow, write_run_file
 
 pytestmark = pytest.mark.timeout(600)
@@ -41,11 +42,11 @@ def evaluated(tmp_path_factory, sources_dir):
     model = create_model("clip-tiny")
     tokenizer = build_tokenizer("word", ["an emoji of a cat"], model.config.text_cfg)
     save_bundle(model, tokenizer, settings.paths.artifacts / "model")
-    configure_mlflow(settings)
+    configure_mlflow(settings.tracking)
     with mlflow.start_run() as run:
         pass
     write_run_file(settings.paths.artifacts / "train", run.info.run_id)
-    return settings, evaluate(settings), run.info.run_id
+    return settings, EVALUATE.run(settings), run.info.run_id
 
 
 def test_every_label_set_is_scored_with_its_own_templates(evaluated):

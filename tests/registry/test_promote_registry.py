@@ -7,9 +7,15 @@ import multiprocessing
 import pytest
 
 from components.registry.checks import checks_tags
-from components.registry.promote import promote
-from components.settings import load_settings
+from components.registry.promote import Decision
+from components.registry.promote import promote as promote_version
+from components.settings import Settings, load_settings
+from components.stages import registry_inputs
 from components.tracking.runs import configure_mlflow
+
+
+def promote(settings: Settings, version: str) -> Decision:
+    return promote_version(registry_inputs(settings), version)
 
 
 @pytest.fixture
@@ -18,7 +24,7 @@ def registry(tmp_path, monkeypatch):
     settings = load_settings(
         "tiny", workdir=tmp_path, overrides={"registry": {"min_improvement": 0.05}}
     )
-    client = configure_mlflow(settings)
+    client = configure_mlflow(settings.tracking)
     name = settings.registry.model_name
     client.create_registered_model(name)
     source = tmp_path / "model"

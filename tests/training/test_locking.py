@@ -85,4 +85,4 @@ def test_minilm_tower_is_pretrained_locked_and_needs_its_tokenizer():
     with pytest.raises(ConfigError, match="wordpiece"):
         check_settings(settings)  # at load, before any compute
     check_settings(load_settings("lit"))
-    assert model_config(load_settings("lit")).text_cfg.tower == "minilm"
+    assert model_config(load_settings("lit").model, "clip").text_cfg.tower == "minilm"

@@ -102,7 +102,7 @@ def test_siglip_option_adds_a_learned_bias_only_when_asked():
 
     assert "logit_bias" not in create_model("clip-tiny").state_dict()  # CLIP: OpenAI's keys
     settings = load_settings("tiny", overrides={"train": {"loss": "siglip"}})
-    model = create_model(model_config(settings))
+    model = create_model(model_config(settings.model, settings.train.loss))
     assert model.logit_bias.item() == -10.0 and abs(model.logit_scale.exp().item() - 10.0) < 1e-4
 
     tokens = torch.randint(1, 4094, (4, 32))
