@@ -4,9 +4,9 @@ A stage is its name, the `clip-pipeline` command that runs it alone (and so `dvc
 params.yaml sections (or keys) it reads, its input and output artifacts from the one layout
 (components/artifacts.py), the component packages whose code it runs, its function, and what
 that function receives: only its own sections, the paths and, where it logs, MLflow's tracking
-(the typed *Inputs of components/settings.py). The CLI commands and the Prefect tasks call
-`run`; tests/house/test_stage_contract.py checks that dvc.yaml lists exactly these deps,
-params and outs.
+(components/settings/stage_inputs.py). The CLI commands and the Prefect tasks call `run`;
+tests/house/test_stage_contract.py checks that dvc.yaml lists exactly these deps, params and
+outs.
 """
 
 from __future__ import annotations

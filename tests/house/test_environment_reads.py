@@ -12,7 +12,7 @@ PACKAGES = ("clip_pipeline", "flows", "infra", "components")
 # settings loading; the entry points (the CLI, the process spawners of the local stack, which
 # hand the user's environment to the servers they start)
 ALLOWED = {
-    "components/settings.py",
+    "components/settings/resolve.py",
     "clip_pipeline/cli.py",
     "infra/local/service.py",
     "infra/local/seaweedfs.py",

@@ -1,0 +1,212 @@
+"""The sections of params.yaml, typed and frozen: a typo fails at load with the offending key,
+not twenty minutes into training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from components.checks.limits import SampleLimits
+from components.errors import UserError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ConfigError(UserError, ValueError):
+    """A user's configuration mistake, reported as one clear message."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# opt-in sources read from Debian packages (components/data/sources/debian_sources.py)
+DebianSourceName = Literal["tuxpaint", "openclipart", "fashion-mnist", "flags", "playing-cards"]
+
+
+class DataConfig(_Frozen):
+    train_package: str
+    heldout_package: str
+    image_size: int = Field(gt=0, le=1024)
+    max_concepts: int = Field(ge=0)
+    include_skin_tones: bool
+    val_fraction: float = Field(ge=0.0, lt=1.0)
+    samples_per_shard: int = Field(gt=0)
+    seed: int
+    # Optional sources, off by default (the default corpus does not change): more training
+    # styles of the same concepts (npm specs, e.g. emoji-datasource-twitter@16.0.0), and the
+    # user's own image-text data (CSV/parquet tables or WebDataset shards, local or s3://).
+    extra_train_packages: list[str] = Field(default_factory=list)
+    user_sources: list[str] = Field(default_factory=list)
+    # Where a user table's image references may point: local folders and s3:// prefixes. Empty:
+    # each table's own folder (or S3 prefix). Anything else is refused as outside_root, unread.
+    user_roots: list[str] = Field(default_factory=list)
+    # Debian-packaged sources (scripts/install_debian_sources.sh installs them), [] = off;
+    # the caps apply only when some are named: images per captioned source (0 = all, seeded
+    # choice) and images per class of a zero-shot label set (0 = all)
+    debian_sources: list[DebianSourceName] = Field(default_factory=list)
+    debian_max_images_per_source: int = Field(default=2000, ge=0)
+    label_set_max_per_class: int = Field(default=50, ge=0)
+
+
+class ValidateConfig(SampleLimits):
+    """The gate's parameters. The per-sample limits (caption length, image sides, aspect ratio,
+    pixel and byte caps) are SampleLimits: the data build checks user samples against the same
+    ones at the source, before storing them."""
+
+    max_rejected_fraction: float = Field(ge=0.0, le=1.0)
+    min_rows: int = Field(ge=0)
+    max_rows: int = Field(gt=0)
+    # Added by components/validation: the manifest's allowed split and source values (a new
+    # source is a deliberate change, so an unknown one stops the gate).
+    known_splits: tuple[str, ...] = Field(
+        default=(
+            "train", "val", "heldout_style",
+            "zeroshot_fashion_mnist", "zeroshot_flags", "zeroshot_playing_cards",
+        ),
+        min_length=1,
+    )  # fmt: skip
+    known_sources: tuple[str, ...] = Field(
+        default=(
+            "noto", "openmoji", "twemoji", "user",
+            "tuxpaint", "openclipart", "fashion-mnist", "flags", "playing-cards",
+        ),
+        min_length=1,
+    )  # fmt: skip
+
+
+class ModelConfig(_Frozen):
+    name: str
+    # "word" or "bpe": learned from the training captions, vocab_size of the model config (fast
+    # on small data); "clip-bpe": CLIP's 49,408-token BPE (a config with vocab_size 49408)
+    tokenizer: Literal["word", "bpe", "clip-bpe", "wordpiece"] = "word"
+    # start from trained weights: a model.safetensors or an OpenAI-style state dict (.pt)
+    init_from: Path | None = None
+
+
+class TrainConfig(_Frozen):
+    num_workers: int = Field(ge=1)
+    use_gpu: bool
+    cpus_per_worker: float = Field(gt=0)
+    epochs: int = Field(ge=1)
+    global_batch_size: int = Field(ge=2)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    warmup_steps: int = Field(ge=0)
+    grad_clip_norm: float = Field(gt=0)
+    loss: Literal["clip", "siglip"] = "clip"  # softmax contrastive (CLIP) or sigmoid (SigLIP)
+    # LiT: freeze a (pretrained, see model.init_from) tower and train the other
+    lock_image_tower: bool = False
+    lock_text_tower: bool = False
+    # split each worker's batch into this many pieces (memory), keeping the full contrastive batch
+    accum_micro_batches: int = Field(default=1, ge=1)
+    seed: int
+    checkpoint_every_steps: int = Field(ge=1)
+    max_failures: int = Field(ge=0)
+    # Ray ScalingConfig: GPUs per worker when use_gpu, extra custom resources (e.g. a node
+    # label resource), and how the workers' bundles are placed (STRICT_SPREAD: one per node)
+    gpus_per_worker: float = Field(default=1.0, gt=0)
+    resources_per_worker: dict[str, float] = Field(default_factory=dict)
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    # where Ray keeps the run's checkpoints: null = artifacts/ray, a folder, or s3://bucket/prefix
+    # (endpoint and keys from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and AWS_ACCESS_KEY_ID ...)
+    storage_path: str | None = None
+    # auto = bf16 autocast on GPU, fp32 on CPU; bf16 on CPU is allowed (slower on most CPUs)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    channels_last: bool = False  # NHWC images and conv weights (faster convolutions on GPU)
+    compile: bool = False  # torch.compile the model (a one-off compile time per start)
+    # deterministic kernels (torch.use_deterministic_algorithms) on top of the seeded data order:
+    # a resumed run ends with the weights of an uninterrupted one
+    deterministic: bool = False
+    system_metrics_interval_s: float = Field(default=10.0, gt=0)  # MLflow system/ metrics
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_image_size(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "image_size" in values:
+            raise ValueError(
+                "train.image_size is gone: the model config's vision_cfg.image_size is the one "
+                "training, evaluation and export use (choose another model.name to change it)"
+            )
+        return values
+
+    @model_validator(mode="after")
+    def _batch_splits_evenly(self) -> TrainConfig:
+        per_worker, rest = divmod(self.global_batch_size, self.num_workers)
+        if rest:
+            raise ValueError(
+                f"global_batch_size {self.global_batch_size} does not split over "
+                f"{self.num_workers} workers"
+            )
+        if self.lock_image_tower and self.lock_text_tower:
+            raise ValueError("lock_image_tower and lock_text_tower together leave nothing to train")
+        if per_worker < self.accum_micro_batches:
+            raise ValueError(
+                f"{per_worker} samples per worker cannot make "
+                f"{self.accum_micro_batches} micro-batches"
+            )
+        return self
+
+
+class EvaluateConfig(_Frozen):
+    # a named set from components/evaluation/templates.json ("emoji", "imagenet": the paper's 80)
+    # or a list; evaluation resolves it (components/stages.py checks it at load)
+    templates: list[str] | str
+    batch_size: int = Field(gt=0)
+    gate_metric: str
+
+
+class ExportConfig(_Frozen):
+    opset: int = Field(ge=13)
+    parity_atol: float = Field(gt=0)
+
+
+class RegistryConfig(_Frozen):
+    model_name: str = Field(min_length=1)
+    experiment: str = Field(min_length=1)
+    champion_alias: str = Field(min_length=1)
+    min_improvement: float = Field(ge=0)
+
+
+class StackConfig(_Frozen):
+    """The local stack of real servers (`clip-pipeline stack up`); not a model parameter."""
+
+    folder: Path = Path(".stack")  # state, logs and data; relative paths are under the workdir
+    bucket: str = Field(default="clip-pipeline", min_length=3)
+    # MLflow's backend store: SQLite in the folder, or PostgreSQL: the server at postgresql_uri
+    # (postgresql+psycopg://user:password@host:port/db), else one the stack starts itself
+    mlflow_backend: Literal["sqlite", "postgresql"] = "sqlite"
+    postgresql_uri: str | None = None
+    ray_num_cpus: int | None = Field(default=None, ge=1)  # null = this machine's cores
+    start_timeout_s: float = Field(default=180, gt=0)
+
+    @field_validator("postgresql_uri")
+    @classmethod
+    def _postgresql(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("postgresql"):
+            raise ValueError(f"{value!r} is not a postgresql:// or postgresql+psycopg:// URI")
+        return value
+
+
+class Paths(_Frozen):
+    """Where a run reads and writes. Everything lives under `workdir` unless told otherwise."""
+
+    workdir: Path
+
+    @property
+    def data(self) -> Path:  # the corpus: shards + manifest + card (tracked by data.dvc)
+        return self.workdir / "data"
+
+    @property
+    def sources(self) -> Path:  # downloaded source packages (a cache, never committed)
+        return self.workdir / ".cache" / "sources"
+
+    @property
+    def artifacts(self) -> Path:  # stage outputs: reports, checkpoints, metrics, ONNX
+        return self.workdir / "artifacts"
+
+    @property
+    def mlruns(self) -> Path:  # the embedded MLflow backend (SQLite) and artifact root
+        return self.workdir / "mlruns"
