@@ -28,7 +28,7 @@ test: install debian-sources
 	CLIP_TEST_SOURCES=$(CURDIR)/.cache/sources $(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
