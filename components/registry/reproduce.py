@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.artifacts import METRICS
 from components.errors import UserError
 from components.settings import Settings
 
@@ -131,7 +132,7 @@ def reproduce(
         _run(["clip-pipeline", "data", "build"], checkout, env, "rebuild the corpus")
         rebuilt = dvc_data_hash(checkout)
         _run([sys.executable, "-m", "dvc", "repro"], checkout, env, "dvc repro")
-        new = json.loads((checkout / "artifacts" / "metrics.json").read_text())
+        new = json.loads(METRICS.path(checkout).read_text())
         result = Reproduction(
             name, str(version), commit, profile, str(checkout),
             tags.get("data_dvc_md5", "untracked"), rebuilt, tolerance,

@@ -66,6 +66,22 @@ def model_config(model: ModelConfig, loss: str):  # -> CLIPConfig
     return cfg
 
 
+def _check_corpus_fits(cfg: TrainInputs, side: int) -> None:
+    """The corpus on disk (built, or pulled, perhaps with another data.image_size than the
+    params say) must store images at least as large as the model's input: refused here, before
+    the tokenizer is learned or Ray starts, not as a shape error inside the workers."""
+    from components.data.corpus.card import stored_side
+    from components.settings import ConfigError
+
+    stored = stored_side(cfg.paths.data)
+    if stored is not None and stored < side:
+        raise ConfigError(
+            f"the corpus at {cfg.paths.data} stores {stored} px images but model "
+            f"{cfg.model.name} takes {side} px: rebuild it with --set data.image_size={side} "
+            "(or more), or choose a smaller model"
+        )
+
+
 def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking):
     """Reopen the MLflow run of a run being resumed, or start one and record it with the
     run's spec in its storage folder (before any step, so even a run killed early resumes)."""
@@ -111,9 +127,11 @@ def build_loop_config(cfg: TrainInputs):  # -> (LoopConfig, CLIP, tokenizer)
     from components.training.loop_config import LoopConfig
     from components.validation.quarantine import load_quarantined_ids
 
+    architecture = model_config(cfg.model, cfg.train.loss)
+    _check_corpus_fits(cfg, architecture.vision_cfg.image_size)
     exclude = load_quarantined_ids(VALIDATION.path(cfg.paths.workdir))
     tokenizer = _train_tokenizer(cfg, exclude)
-    model = create_model(model_config(cfg.model, cfg.train.loss), cfg.services.data_cache)
+    model = create_model(architecture, cfg.services.data_cache)
     if cfg.model.init_from:  # fail here, before any worker starts, if it does not fit
         from components.model.init_weights import load_initial_weights
 

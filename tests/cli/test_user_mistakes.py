@@ -3,6 +3,7 @@ no box, no library's log lines. Each case runs the installed `clip-pipeline` in 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,6 +87,18 @@ def test_a_stage_run_too_early_names_the_one_to_run(tmp_path, name, args, expect
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "manifest.parquet").write_bytes(b"")
     _assert_one_line(_run(tmp_path, args), expected.format(workdir=tmp_path))
+
+
+def test_a_stored_corpus_smaller_than_the_model_is_refused_before_ray(tmp_path) -> None:
+    """data.image_size says 64 but the corpus on disk (pulled, or built with other params)
+    stores 16 px images: refused from its card, before any tokenizer or Ray worker."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.parquet").write_bytes(b"")
+    card = {"images": {"width": {"min": 16}, "height": {"min": 16}}}
+    (tmp_path / "data" / "card.json").write_text(json.dumps(card))
+    proc = _run(tmp_path, ["train"])
+    _assert_one_line(proc, "stores 16 px images but model clip-small takes 32 px")
+    assert not (tmp_path / "artifacts" / "model").exists()
 
 
 def test_a_yaml_error_in_params_names_file_line_and_column(tmp_path) -> None:

@@ -63,6 +63,15 @@ def make_card(
     }
 
 
+def stored_side(data_dir: Path) -> int | None:
+    """The smallest side of any stored image, from the card (None: a corpus without one)."""
+    path = Path(data_dir) / CARD
+    if not path.is_file():
+        return None
+    images = json.loads(path.read_text(encoding="utf-8")).get("images", {})
+    return min(images.get("width", {}).get("min", 0), images.get("height", {}).get("min", 0))
+
+
 def write_card(card: dict[str, Any], path: Path) -> None:
     text = json.dumps(card, sort_keys=True, indent=2, ensure_ascii=False)
     path.write_text(text + "\n", encoding="utf-8")
