@@ -38,11 +38,13 @@ class Artifact:
         return [] if path.is_file() else [path.name]
 
 
+MANIFEST_FILE = "manifest.parquet"  # the corpus's index: one row per sample
+
 CORPUS = Artifact(
     "corpus",
     "data",
     "clip-pipeline data build` (or `clip-pipeline data pull",
-    ("manifest.parquet",),  # written last, by the swap of a complete build
+    (MANIFEST_FILE,),  # written last, by the swap of a complete build
 )
 VALIDATION = Artifact(
     "validation report",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from components.artifacts import MANIFEST_FILE
 from components.settings import PROJECT_ROOT, Tracking
 
 
@@ -53,6 +54,14 @@ def corpus_checksum(data_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def manifest_sha256(data_dir: Path) -> str:
+    """The corpus's identity for a run: the sha256 of its manifest, which lists every sample's
+    id, split, shard, captions and image sha256 (byte-stable for the same build). One small
+    file, where corpus_checksum re-reads every shard."""
+    path = Path(data_dir) / MANIFEST_FILE
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "absent"
+
+
 def params_hash(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -71,7 +80,7 @@ def lineage_tags(tracking: Tracking) -> dict[str, str]:
         "git_commit": commit,
         "git_dirty": str(dirty).lower(),
         "data_dvc_md5": dvc_data_hash(paths.workdir),
-        "data_sha256": corpus_checksum(paths.data),
+        "data_manifest_sha256": manifest_sha256(paths.data),
         "params_hash": params_hash(tracking.params),
         "dvc_lock_hash": file_hash(paths.workdir / "dvc.lock"),
         "profile": tracking.profile,

@@ -62,14 +62,14 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_spec(loop: LoopConfig, corpus_checksum: str) -> dict[str, Any]:
+def run_spec(loop: LoopConfig, corpus: str) -> dict[str, Any]:
     """The parts of a run's configuration that decide its weights, flattened for comparison."""
     train = {k: v for k, v in loop.train.model_dump().items() if k not in EXECUTION_KEYS}
     return {
         **{f"train.{k}": v for k, v in sorted(train.items())},
         "model": _digest(loop.model.model_dump()),
         "tokenizer": _digest(loop.tokenizer),
-        "corpus": corpus_checksum,
+        "corpus": corpus,  # the manifest's sha256
         "quarantine": _digest(list(loop.exclude_ids)),
         "init_from": str(loop.init_from) if loop.init_from else None,
     }

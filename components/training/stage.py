@@ -31,14 +31,14 @@ class TrainOutputs:
 
 
 def _train_tokenizer(cfg: TrainInputs, exclude: set[str]):
-    from components.data.corpus.reader import read_split
+    """Learned from the training split's captions as the manifest lists them (the shards hold
+    the same): the driver reads no image and no shard."""
+    from components.data.corpus.manifest import split_captions
     from components.model.config import load_config
     from components.model.tokenizers import build_tokenizer
 
     text_cfg = load_config(cfg.model.name).text_cfg
-    captions = [
-        c for s in read_split(cfg.paths.data, "train", exclude_ids=exclude) for c in s.captions
-    ]
+    captions = split_captions(cfg.paths.data, "train", exclude)
     return build_tokenizer(cfg.model.tokenizer, captions, text_cfg, cfg.services.data_cache)
 
 
@@ -156,7 +156,7 @@ def train(cfg: TrainInputs, run_name: str | None = None) -> TrainOutputs:
     from safetensors.torch import load_file
 
     from components.model.bundle import save_bundle
-    from components.tracking.lineage import corpus_checksum
+    from components.tracking.lineage import manifest_sha256
     from components.tracking.runs import configure_mlflow, reaching_mlflow, write_run_file
     from components.training.checkpoint import HISTORY, WEIGHTS
     from components.training.ray_trainer import fit, ray_session
@@ -169,7 +169,7 @@ def train(cfg: TrainInputs, run_name: str | None = None) -> TrainOutputs:
     name = check_run_name(run_name) if run_name else new_run_name(cfg.tracking.profile)
     storage = resolve_storage(cfg.checkpoint_storage, cfg.paths.artifacts, workdir, cfg.services.s3)
     loop, model, tokenizer = build_loop_config(cfg)
-    spec = run_spec(loop, corpus_checksum(cfg.paths.data))
+    spec = run_spec(loop, manifest_sha256(cfg.paths.data))
 
     configure_mlflow(cfg.tracking)
     run, resumed = _open_mlflow_run(storage, name, spec, cfg.tracking)

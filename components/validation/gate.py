@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from components.artifacts import MANIFEST_FILE
 from components.validation.atomic import (
     atomic_write_text,
     remove_dir,
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from components.validation.manifest_suite import SuiteResult
 
 __all__ = ["GateFailed", "ValidationReport", "load_quarantined_ids", "validate_corpus"]
-
-MANIFEST_FILE = "manifest.parquet"
 
 
 class _Unreadable(Exception):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-MANIFEST = "manifest.parquet"
+from components.artifacts import MANIFEST_FILE
+
+MANIFEST = MANIFEST_FILE
 
 SCHEMA = pa.schema(
     [
@@ -36,6 +39,23 @@ def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
     ordered = sorted(rows, key=lambda row: (row["split"], row["id"]))
     table = pa.Table.from_pylist(ordered, schema=SCHEMA)
     pq.write_table(table, path, compression="zstd", store_schema=True)
+
+
+def split_captions(
+    data_dir: Path, split: str, exclude_ids: Collection[str] = frozenset()
+) -> Iterator[str]:
+    """Every caption of `split`'s samples, in id order (the manifest's), minus `exclude_ids`,
+    read from the manifest batch by batch: no shard is opened, and the driver's memory does not
+    grow with the corpus."""
+    exclude_ids = frozenset(exclude_ids)
+    columns = ["id", "split", "captions"]
+    for batch in pq.ParquetFile(Path(data_dir) / MANIFEST).iter_batches(columns=columns):
+        rows = batch.to_pydict()
+        for sample_id, row_split, captions in zip(
+            rows["id"], rows["split"], rows["captions"], strict=True
+        ):
+            if row_split == split and sample_id not in exclude_ids:
+                yield from captions
 
 
 def read_manifest(data_dir: Path, columns: list[str] | None = None) -> pa.Table:
