@@ -7,6 +7,7 @@ exactly the samples an uninterrupted run would, from the checkpointed step on.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,16 +34,23 @@ def load_train_data(data_dir: Path, exclude_ids: set[str], image_size: int, toke
     return TrainData(images, captions)
 
 
+@functools.lru_cache(maxsize=1)
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The permutation of the training set in `epoch`: drawn once per epoch, not at every step
+    (randperm of 10M indices takes about half a second)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
 def batch_indices(
     n: int, step: int, global_batch: int, rank: int, world: int, seed: int
 ) -> torch.Tensor:
     """This worker's sample indices at a global step (the last partial batch is dropped)."""
     steps_per_epoch = n // global_batch
     epoch, index = divmod(step, steps_per_epoch)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    order = epoch_order(n, seed, epoch)
     batch = order[index * global_batch : (index + 1) * global_batch]
     local = global_batch // world
-    return batch[rank * local : (rank + 1) * local]
+    return batch[rank * local : (rank + 1) * local].clone()  # not a view of the cached order
 
 
 def pick_captions(data: TrainData, indices: torch.Tensor, step: int, seed: int) -> torch.Tensor:
