@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 
-from components.data.corpus.manifest import split_captions
+from components.data.corpus.manifest import shard_counts, split_captions
 from components.data.corpus.reader import read_split
 from components.model.config import load_config
 from components.model.tokenizers import build_tokenizer
@@ -40,3 +40,12 @@ def test_the_corpus_identity_is_the_manifest_hash(corpus, tmp_path) -> None:
     assert corpus_checksum(copy) == corpus_checksum(data_dir)
     (copy / "manifest.parquet").unlink()
     assert manifest_sha256(copy) == "absent"
+
+
+def test_shard_counts_come_from_the_manifest(corpus) -> None:
+    data_dir, _ = corpus
+    samples = read_split(data_dir, "train")
+    excluded = {samples[0].id}
+    counts = shard_counts(data_dir, "train", excluded)
+    assert sum(counts.values()) == len(samples) - 1
+    assert all(name.endswith(".tar") and (data_dir / name).is_file() for name in counts)

@@ -58,6 +58,23 @@ def split_captions(
                 yield from captions
 
 
+def shard_counts(
+    data_dir: Path, split: str, exclude_ids: Collection[str] = frozenset()
+) -> dict[str, int]:
+    """Samples per shard of `split`, minus `exclude_ids`, from the manifest alone."""
+    exclude_ids = frozenset(exclude_ids)
+    counts: dict[str, int] = {}
+    columns = ["id", "split", "shard"]
+    for batch in pq.ParquetFile(Path(data_dir) / MANIFEST).iter_batches(columns=columns):
+        rows = batch.to_pydict()
+        for sample_id, row_split, shard in zip(
+            rows["id"], rows["split"], rows["shard"], strict=True
+        ):
+            if row_split == split:
+                counts[shard] = counts.get(shard, 0) + (sample_id not in exclude_ids)
+    return counts
+
+
 def read_manifest(data_dir: Path, columns: list[str] | None = None) -> pa.Table:
     """The manifest of a built corpus (all columns unless told)."""
     return pq.read_table(Path(data_dir) / MANIFEST, columns=columns)
