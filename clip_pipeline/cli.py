@@ -43,15 +43,22 @@ def global_options(
     _state.update(profile=profile, workdir=workdir, overrides=set_)
 
 
-def _load_settings():
-    """params.yaml, the profile, --set and the environment, read once (without the stack: the
-    `stack` commands manage it)."""
-    from components.settings import apply_quiet_env, load_settings, parse_overrides
+def _overrides() -> dict[str, Any]:
+    """--set, parsed (and kept for the commands that pass them on)."""
+    from components.settings import parse_overrides
 
     overrides = parse_overrides(_state.get("overrides") or [])
     _state["parsed_overrides"] = overrides
+    return overrides
+
+
+def _load_settings():
+    """params.yaml, the profile, --set and the environment, read once (without the stack: the
+    `stack` commands manage it)."""
+    from components.settings import apply_quiet_env, load_settings
+
     settings = load_settings(
-        _state.get("profile"), workdir=_state.get("workdir"), overrides=overrides
+        _state.get("profile"), workdir=_state.get("workdir"), overrides=_overrides()
     )
     os.environ.setdefault("PREFECT_HOME", str(settings.paths.workdir / ".prefect"))
     apply_quiet_env()
@@ -61,13 +68,12 @@ def _load_settings():
 def _settings():
     """The settings every stage runs with, read once: the local stack's servers when it is up,
     checked across sections, exported for the child processes."""
-    from components.settings import parse_overrides
     from infra.local.client_env import settings_for_run
 
-    overrides = parse_overrides(_state.get("overrides") or [])
-    _state["parsed_overrides"] = overrides
     workdir = _state.get("workdir")
-    settings = settings_for_run(_state.get("profile"), str(workdir) if workdir else None, overrides)
+    settings = settings_for_run(
+        _state.get("profile"), str(workdir) if workdir else None, _overrides()
+    )
     os.environ.setdefault("PREFECT_HOME", str(settings.paths.workdir / ".prefect"))
     services = settings.services
     if services.local_stack is not None:

@@ -41,37 +41,40 @@ def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
     pq.write_table(table, path, compression="zstd", store_schema=True)
 
 
+def _split_rows(
+    data_dir: Path, split: str, exclude_ids: Collection[str], column: str
+) -> Iterator[tuple[bool, Any]]:
+    """(kept, `column`'s value) of every row of `split` in id order, `kept` False for the
+    excluded ids; read batch by batch, so memory does not grow with the corpus."""
+    exclude_ids = frozenset(exclude_ids)
+    columns = ["id", "split", column]
+    for batch in pq.ParquetFile(Path(data_dir) / MANIFEST).iter_batches(columns=columns):
+        rows = batch.to_pydict()
+        for sample_id, row_split, value in zip(
+            rows["id"], rows["split"], rows[column], strict=True
+        ):
+            if row_split == split:
+                yield sample_id not in exclude_ids, value
+
+
 def split_captions(
     data_dir: Path, split: str, exclude_ids: Collection[str] = frozenset()
 ) -> Iterator[str]:
-    """Every caption of `split`'s samples, in id order (the manifest's), minus `exclude_ids`,
-    read from the manifest batch by batch: no shard is opened, and the driver's memory does not
-    grow with the corpus."""
-    exclude_ids = frozenset(exclude_ids)
-    columns = ["id", "split", "captions"]
-    for batch in pq.ParquetFile(Path(data_dir) / MANIFEST).iter_batches(columns=columns):
-        rows = batch.to_pydict()
-        for sample_id, row_split, captions in zip(
-            rows["id"], rows["split"], rows["captions"], strict=True
-        ):
-            if row_split == split and sample_id not in exclude_ids:
-                yield from captions
+    """Every caption of `split`'s samples, in id order (the manifest's), minus `exclude_ids`:
+    no shard is opened."""
+    for kept, captions in _split_rows(data_dir, split, exclude_ids, "captions"):
+        if kept:
+            yield from captions
 
 
 def shard_counts(
     data_dir: Path, split: str, exclude_ids: Collection[str] = frozenset()
 ) -> dict[str, int]:
-    """Samples per shard of `split`, minus `exclude_ids`, from the manifest alone."""
-    exclude_ids = frozenset(exclude_ids)
+    """Samples per shard of `split`, minus `exclude_ids` (a shard may count 0), from the
+    manifest alone."""
     counts: dict[str, int] = {}
-    columns = ["id", "split", "shard"]
-    for batch in pq.ParquetFile(Path(data_dir) / MANIFEST).iter_batches(columns=columns):
-        rows = batch.to_pydict()
-        for sample_id, row_split, shard in zip(
-            rows["id"], rows["split"], rows["shard"], strict=True
-        ):
-            if row_split == split:
-                counts[shard] = counts.get(shard, 0) + (sample_id not in exclude_ids)
+    for kept, shard in _split_rows(data_dir, split, exclude_ids, "shard"):
+        counts[shard] = counts.get(shard, 0) + kept
     return counts
 
 
