@@ -37,10 +37,10 @@ def plain_process(settings, loop_config, device_name: str) -> dict:
     """The project's step in this process, no Ray: the baseline."""
     import torch
 
+    from components.data.corpus.reader import read_split
     from components.model.clip import create_model
-    from components.model.preprocess import normalize
+    from components.model.preprocess import images_to_tensor, normalize
     from components.model.tokenizers import tokenizer_from_dict
-    from components.training.loop import batch_indices, load_train_data, pick_captions
     from components.training.loss import clip_loss
     from components.training.optim import cosine_with_warmup, make_optimizer
     from components.training.step import TrainStep, resolve_precision
@@ -49,13 +49,14 @@ def plain_process(settings, loop_config, device_name: str) -> dict:
     device = torch.device(device_name)
     tokenizer = tokenizer_from_dict(loop_config.tokenizer)
     started = time.perf_counter()
-    data = load_train_data(
-        loop_config.data_dir, set(loop_config.exclude_ids), loop_config.image_size, tokenizer
-    )
+    # the baseline holds the split in memory (what training did before it streamed)
+    samples = read_split(settings.paths.data, "train")
+    images_all = images_to_tensor([s.image_png for s in samples], loop_config.image_size)
+    tokens_all = tokenizer([s.captions[0] for s in samples])
     torch.manual_seed(cfg.seed)
     model = create_model(loop_config.model, loop_config.data_cache).to(device)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
-    n, batch = data.images.shape[0], cfg.global_batch_size
+    n, batch = images_all.shape[0], cfg.global_batch_size
     total = cfg.epochs * (n // batch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: cosine_with_warmup(s, cfg.warmup_steps, total)
@@ -66,9 +67,9 @@ def plain_process(settings, loop_config, device_name: str) -> dict:
     times = []
     for i in range(total):
         t0 = time.perf_counter()
-        idx = batch_indices(n, i, batch, 0, 1, cfg.seed)
-        images = normalize(data.images[idx].to(device))
-        step(images, pick_captions(data, idx, i, cfg.seed).to(device))
+        idx = torch.randperm(n, generator=torch.Generator().manual_seed(i))[:batch]
+        images = normalize(images_all[idx].to(device))
+        step(images, tokens_all[idx].to(device))
         synchronize(device)
         times.append(time.perf_counter() - t0)
     return {"step_s": statistics.median(times[SKIP:]), "steps": total, "setup_s": setup_s}

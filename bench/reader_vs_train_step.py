@@ -1,9 +1,11 @@
-"""Does the shard reader keep up with training? Decoded, preprocessed samples/s it delivers,
-against the samples/s one training step consumes, in one process run; printed as a ratio.
+"""Does the streaming ingest keep up with training? The samples/s one worker's Ray Data stream
+delivers (read, decode, crop, tokenize on its `train.data_cpus_per_worker` reserved CPUs, then
+the shuffle window and local batches: training's own path) over a full pass, against the
+samples/s one worker's training step consumes, in one process run; printed as a ratio (goal
+>= 5). Then, from the last training run in the workdir (artifacts/train/history.csv), the
+fraction of step time the workers waited on data (goal < 5%).
 
     .venv/bin/python bench/reader_vs_train_step.py [--profile default] [--repeats 3]
-
-A ratio above 1 means one reader thread feeds one training worker faster than it trains.
 """
 
 from __future__ import annotations
@@ -13,25 +15,48 @@ import statistics
 import time
 
 
-def _model_image_size(settings) -> int:
-    from components.model.config import load_config
+def ingest_samples_per_s(settings, repeats: int) -> tuple[float, int]:
+    import ray
 
-    return load_config(settings.model.name).vision_cfg.image_size
+    from components.stages import TRAIN
+    from components.training.ray_ingest import stream
+    from components.training.shuffle_window import local_batches
+    from components.training.stage import build_loop_config
 
-
-def reader_samples_per_s(settings, repeats: int) -> tuple[float, int]:
-    from components.data.corpus.reader import images_to_tensor, read_split
-    from components.model.preprocess import normalize
-
+    loop, _, _ = build_loop_config(TRAIN.inputs_of(settings))
+    cfg = loop.train
+    one_pass = loop.model_copy(update={"train": cfg.model_copy(update={"epochs": 1})})
+    plan = one_pass.stream_plan(cfg.num_workers)
     rates, n = [], 0
-    for _ in range(repeats):
-        started = time.perf_counter()
-        samples = read_split(settings.paths.data, "train")  # tar members -> bytes
-        pngs = [s.image_png for s in samples]
-        images = normalize(images_to_tensor(pngs, _model_image_size(settings)))
-        rates.append(len(images) / (time.perf_counter() - started))
-        n = len(images)
+    ray.init(num_cpus=cfg.data_cpus_per_worker, include_dashboard=False, log_to_driver=False)
+    try:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            rows = stream(
+                loop.corpus, plan.pieces(0, 0), loop.excluded(), loop.transform(),
+                loop.tokenizer, cfg.seed, cfg.data_cpus_per_worker,
+            )  # fmt: skip
+            n = sum(len(b["tokens"]) for _, b, _ in local_batches(plan, 0, 0, rows))
+            rates.append(n / (time.perf_counter() - started))
+    finally:
+        ray.shutdown()
     return statistics.median(rates), n
+
+
+def waited_fraction(settings) -> float | None:
+    """Seconds the steps waited on data over the seconds they took, in the last run's history."""
+    import csv
+
+    from components.artifacts import TRAINING_HISTORY
+
+    path = TRAINING_HISTORY.path(settings.paths.workdir)
+    if not path.is_file():
+        return None
+    rows = list(csv.DictReader(path.open()))
+    if not rows or "data_wait_s" not in rows[0]:
+        return None
+    waited = sum(float(r["data_wait_s"]) for r in rows)
+    return waited / (waited + sum(float(r["step_time_s"]) for r in rows))
 
 
 def train_step_samples_per_s(settings, repeats: int, steps: int = 10) -> tuple[float, int]:
@@ -81,12 +106,16 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(max(1, int(settings.train.cpus_per_worker)))  # as one Ray worker
-    reader, n = reader_samples_per_s(settings, args.repeats)
+    reader, n = ingest_samples_per_s(settings, args.repeats)
     train, batch = train_step_samples_per_s(settings, args.repeats)
-    print(f"profile {settings.profile}, model {settings.model.name}, {n} train samples")
-    print(f"reader:     {reader:10.0f} decoded+preprocessed samples/s (1 thread)")
+    cpus = settings.train.data_cpus_per_worker
+    print(f"profile {settings.profile}, model {settings.model.name}, {n} samples per worker")
+    print(f"ingest:     {reader:10.0f} samples/s into one worker ({cpus} Ray Data CPU)")
     print(f"train step: {train:10.0f} samples/s (batch {batch}, {torch.get_num_threads()} thread)")
-    print(f"ratio reader/train: {reader / train:.1f}")
+    print(f"ratio ingest/train: {reader / train:.1f} (goal >= 5)")
+    waited = waited_fraction(settings)
+    if waited is not None:
+        print(f"last run in this workdir: {waited:.1%} of step time waited on data (goal < 5%)")
 
 
 if __name__ == "__main__":

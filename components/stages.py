@@ -120,7 +120,7 @@ TRAIN = Stage(
     ("model", "train", "registry.experiment"),
     (CORPUS, VALIDATION),
     (MODEL, TRAINING_RUN, TRAINING_HISTORY),
-    ("model", "training"),
+    ("data", "model", "training"),  # data: the shard reader the workers stream through
     "components.training.stage:train",
     lambda s: TrainInputs(
         model=s.model, train=s.train, paths=s.paths, services=s.services, tracking=s.tracking

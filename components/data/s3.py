@@ -124,3 +124,21 @@ class S3Store:
         except (BotoCoreError, ClientError) as err:
             raise _explain(err, prefix_url, "list", self.access.endpoint) from err
         return [join_url(bucket, key) for key in sorted(keys)]
+
+
+def s3_filesystem(access: S3Access):
+    """A pyarrow S3FileSystem from the settings' endpoint, keys and region."""
+    from urllib.parse import urlparse
+
+    from pyarrow.fs import S3FileSystem
+
+    kwargs: dict[str, Any] = {"region": access.region}
+    url = access.endpoint
+    if url:
+        parsed = urlparse(url)
+        kwargs["endpoint_override"] = parsed.netloc or parsed.path
+        kwargs["scheme"] = parsed.scheme or "http"
+    keys = access.credentials()
+    if keys:
+        kwargs.update(access_key=keys[0], secret_key=keys[1])
+    return S3FileSystem(**kwargs)

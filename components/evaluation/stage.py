@@ -58,8 +58,8 @@ class _Evaluator:
         return read_split(self.cfg.paths.data, name, exclude_ids=self.exclude)
 
     def image_features(self, samples) -> torch.Tensor:  # [N, E]
-        from components.data.corpus.reader import images_to_tensor
         from components.evaluation.zeroshot import encode_images
+        from components.model.preprocess import images_to_tensor
 
         size = self.model.visual.image_size
         images = images_to_tensor([s.image_png for s in samples], size)

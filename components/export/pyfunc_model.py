@@ -23,6 +23,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from components.model.preprocess import eval_transform
+
 # An image bigger than this is refused before it is decoded (a request is untrusted input).
 MAX_REQUEST_PIXELS = 4096 * 4096
 REQUEST_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
@@ -58,11 +60,9 @@ def preprocess(data: bytes, spec: dict) -> np.ndarray:
         raise BadImage(f"the image does not decode ({err})") from err
     if img is None:
         raise BadImage(f"{width}x{height} is above {MAX_REQUEST_PIXELS:,} pixels")
-    canvas = Image.new("RGBA", img.size, (255, 255, 255, 255))
-    rgb = Image.alpha_composite(canvas, img).convert("RGB")
-    if rgb.size != (size, size):
-        rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-    array = np.asarray(rgb, dtype=np.float32) * np.float32(spec["scale"])  # [S, S, 3]
+    # the evaluation view, from the one place that derives it from the model's size
+    pixels = eval_transform(size).image(img)  # uint8 [S, S, 3]
+    array = pixels.astype(np.float32) * np.float32(spec["scale"])  # [S, S, 3]
     array = (array - np.array(spec["mean"], np.float32)) / np.array(spec["std"], np.float32)
     return array.transpose(2, 0, 1)
 

@@ -41,7 +41,7 @@ def preprocess_spec(
             "size": int(model.visual.image_size),
             "layout": "NCHW float32",
             "mode": "RGB; transparency composited onto white",
-            "resize": "bicubic (Pillow), the whole image to size x size: no crop, aspect not kept",
+            "resize": "bicubic (Pillow): the shorter side to size, then the center square",
             "scale": 1 / 255,
             "mean": list(CLIP_MEAN),
             "std": list(CLIP_STD),

@@ -91,7 +91,23 @@ class TrainConfig(_Frozen):
     use_gpu: bool
     cpus_per_worker: float = Field(gt=0)
     epochs: int = Field(ge=1)
+    # an epoch is a full pass over the training split unless this says how many samples it
+    # takes (open_clip's train_num_samples); the schedule and the epochs follow it
+    samples_per_epoch: int | None = Field(default=None, gt=0)
     global_batch_size: int = Field(ge=2)
+    # where the workers read the training shards: null = the workdir's data/ (one machine, or a
+    # folder every node mounts); s3://bucket/prefix = a built corpus there (manifest + shards),
+    # read by every node itself, with the settings' S3 endpoint and keys
+    corpus: str | None = None
+    # each worker's shuffle buffer, in MiB of decoded images (samples = this / (3 x side^2)):
+    # the memory a worker holds for data, whatever the corpus's size
+    shuffle_buffer_mb: float = Field(default=256, gt=0)
+    # training's random resized crop: the range of the image's area a crop keeps, e.g.
+    # [0.5, 1.0]; null = off (resize + center crop, as evaluation)
+    crop_scale: tuple[float, float] | None = None
+    # CPUs reserved for each worker's Ray Data ingest (read, decode, tokenize), beside the
+    # worker's own: a placement group of this many 1-CPU bundles, anywhere in the cluster
+    data_cpus_per_worker: int = Field(default=1, ge=1)
     lr: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     warmup_steps: int = Field(ge=0)
@@ -131,6 +147,22 @@ class TrainConfig(_Frozen):
                 "training, evaluation and export use (choose another model.name to change it)"
             )
         return values
+
+    @field_validator("crop_scale")
+    @classmethod
+    def _crop_scale(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 < value[0] <= value[1] <= 1:
+            raise ValueError(
+                f"crop_scale {list(value)} must be [low, high] with 0 < low <= high <= 1"
+            )
+        return value
+
+    @field_validator("corpus")
+    @classmethod
+    def _corpus(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value and not value.startswith("s3://"):
+            raise ValueError(f"train.corpus {value!r}: a folder or an s3://bucket/prefix")
+        return value
 
     @model_validator(mode="after")
     def _batch_splits_evenly(self) -> TrainConfig:
@@ -179,7 +211,9 @@ class StackConfig(_Frozen):
     # (postgresql+psycopg://user:password@host:port/db), else one the stack starts itself
     mlflow_backend: Literal["sqlite", "postgresql"] = "sqlite"
     postgresql_uri: str | None = None
-    ray_num_cpus: int | None = Field(default=None, ge=1)  # null = this machine's cores
+    # null = twice this machine's cores: the training workers reserve theirs and Ray Data's
+    # read and preprocessing tasks need CPUs beside them (logical: they share the cores)
+    ray_num_cpus: int | None = Field(default=None, ge=1)
     start_timeout_s: float = Field(default=180, gt=0)
 
     @field_validator("postgresql_uri")

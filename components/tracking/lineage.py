@@ -54,11 +54,13 @@ def corpus_checksum(data_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def manifest_sha256(data_dir: Path) -> str:
+def manifest_sha256(corpus) -> str:  # a corpus folder, or a CorpusLocation
     """The corpus's identity for a run: the sha256 of its manifest, which lists every sample's
     id, split, shard, captions and image sha256 (byte-stable for the same build). One small
     file, where corpus_checksum re-reads every shard."""
-    path = Path(data_dir) / MANIFEST_FILE
+    if hasattr(corpus, "read_bytes") and not isinstance(corpus, Path):
+        return hashlib.sha256(corpus.read_bytes(MANIFEST_FILE)).hexdigest()
+    path = Path(corpus) / MANIFEST_FILE
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "absent"
 
 

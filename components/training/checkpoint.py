@@ -15,34 +15,46 @@ from typing import Any
 import torch
 
 from components.training.rng import capture_rng, restore_rng
+from components.training.shard_plan import StreamPlan
 
 WEIGHTS, STATE, HISTORY = "model.safetensors", "train_state.pt", "history.json"
 
 
 @dataclass(frozen=True)
 class DataPosition:
-    """Where in the seeded data order the next step starts (the data order is a pure function
-    of seed, dataset size and global batch, so these three must match on resume)."""
+    """Where in the seeded data stream the next step starts. The stream is a pure function of
+    the seed, the global batch, the number of workers and the plan (shard counts, shuffle
+    window, samples per epoch), so these must match on resume."""
 
     step: int
     epoch: int
-    batch_in_epoch: int
+    data_pass: int
     samples_seen: int
-    dataset_size: int
     global_batch_size: int
     seed: int
+    world: int
+    plan: str  # StreamPlan.identity()
 
     @classmethod
-    def at(cls, step: int, dataset_size: int, global_batch_size: int, seed: int) -> DataPosition:
-        epoch, batch = divmod(step, dataset_size // global_batch_size)
-        samples = step * global_batch_size
-        return cls(step, epoch, batch, samples, dataset_size, global_batch_size, seed)
+    def at(cls, step: int, plan: StreamPlan) -> DataPosition:
+        data_pass = plan.locate(step)[0] if step < plan.total_steps else plan.epochs
+        epoch = plan.epoch_of(step) if step < plan.total_steps else plan.epochs
+        return cls(
+            step,
+            epoch,
+            data_pass,
+            step * plan.global_batch,
+            plan.global_batch,
+            plan.seed,
+            plan.world,
+            plan.identity(),
+        )
 
-    def check_compatible(self, dataset_size: int, global_batch_size: int, seed: int) -> None:
-        now = {"dataset_size": dataset_size, "global_batch_size": global_batch_size, "seed": seed}
-        differ = {k: (getattr(self, k), v) for k, v in now.items() if getattr(self, k) != v}
+    def check_compatible(self, now: DataPosition) -> None:
+        fields = ("global_batch_size", "seed", "world", "plan")
+        differ = [f for f in fields if getattr(self, f) != getattr(now, f)]
         if differ:
-            said = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in differ.items())
+            said = ", ".join(f"{f} {getattr(self, f)} -> {getattr(now, f)}" for f in differ)
             raise ValueError(f"the checkpoint's data order does not fit this run: {said}")
 
 
@@ -90,4 +102,11 @@ def load_checkpoint(
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     restore_rng(state["rng"])
-    return DataPosition(**state["position"]), json.loads((directory / HISTORY).read_text())
+    try:
+        position = DataPosition(**state["position"])
+    except TypeError as err:  # written before the streamed data order (issue 14)
+        raise ValueError(
+            f"the checkpoint in {directory} records its data position in an older format: "
+            "start a new run (another --run-name)"
+        ) from err
+    return position, json.loads((directory / HISTORY).read_text())

@@ -1,66 +1,19 @@
 """The per-worker training loop that Ray Train runs on every worker.
 
-Data order is a pure function of (seed, epoch): every worker computes the same permutation of
-the training set and takes its own contiguous slice of each global batch, so a resumed run sees
-exactly the samples an uninterrupted run would, from the checkpointed step on.
+Every worker streams its own planned shards through Ray Data (components/training/ray_ingest.py)
+and takes equal local batches of each global contrastive batch. The data order is a pure
+function of (seed, pass, world, the manifest's shard counts), so a resumed run sees exactly the
+samples an uninterrupted run would from the checkpointed step on (docs/streaming.md).
 """
 
 from __future__ import annotations
 
-import functools
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-
-
-@dataclass(frozen=True)
-class TrainData:
-    images: torch.Tensor  # uint8 [N, 3, S, S]
-    captions: list[torch.Tensor]  # per sample: long [C_i, L], every caption tokenised
-
-
-def load_train_data(data_dir: Path, exclude_ids: set[str], image_size: int, tokenizer) -> TrainData:
-    from components.data.corpus.reader import images_to_tensor, read_split
-
-    samples = read_split(data_dir, "train", exclude_ids=exclude_ids)
-    if not samples:
-        raise ValueError(f"no training samples in {data_dir} (after quarantine)")
-    images = images_to_tensor([s.image_png for s in samples], image_size)
-    captions = [tokenizer(list(s.captions)) for s in samples]
-    return TrainData(images, captions)
-
-
-@functools.lru_cache(maxsize=1)
-def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The permutation of the training set in `epoch`: drawn once per epoch, not at every step
-    (randperm of 10M indices takes about half a second)."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-
-
-def batch_indices(
-    n: int, step: int, global_batch: int, rank: int, world: int, seed: int
-) -> torch.Tensor:
-    """This worker's sample indices at a global step (the last partial batch is dropped)."""
-    steps_per_epoch = n // global_batch
-    epoch, index = divmod(step, steps_per_epoch)
-    order = epoch_order(n, seed, epoch)
-    batch = order[index * global_batch : (index + 1) * global_batch]
-    local = global_batch // world
-    return batch[rank * local : (rank + 1) * local].clone()  # not a view of the cached order
-
-
-def pick_captions(data: TrainData, indices: torch.Tensor, step: int, seed: int) -> torch.Tensor:
-    """One of each image's captions, chosen by a generator seeded with the step: resumable."""
-    gen = torch.Generator().manual_seed(seed * 7_919 + step)
-    rows = []
-    for i in indices.tolist():
-        options = data.captions[i]
-        rows.append(options[torch.randint(len(options), (1,), generator=gen).item()])
-    return torch.stack(rows)  # [B, L]
 
 
 def _gather(value: Any) -> list[Any]:
@@ -115,22 +68,22 @@ def _prepared_model(loop):  # LoopConfig -> (CLIP, its DDP wrapper, device)
     return model, ddp_model, ray.train.torch.get_device()
 
 
-def _resumed(model, optimizer, scheduler, n: int, cfg):  # -> (DataPosition, history)
+def _resumed(model, optimizer, scheduler, plan):  # StreamPlan -> (DataPosition, history)
     """Where this run starts: step 0, or the last checkpoint's position, weights and state."""
     import ray.train
 
     from components.training.checkpoint import DataPosition, load_checkpoint
 
-    position, history = DataPosition.at(0, n, cfg.global_batch_size, cfg.seed), []
+    position, history = DataPosition.at(0, plan), []
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as ckpt_dir:
             position, history = load_checkpoint(Path(ckpt_dir), model, optimizer, scheduler)
-        position.check_compatible(n, cfg.global_batch_size, cfg.seed)
+        position.check_compatible(DataPosition.at(position.step, plan))
     return position, history
 
 
-def _report_checkpoint(step_fn, record: dict, history: list, n: int, cfg, rank: int, logger):
+def _report_checkpoint(step_fn, record: dict, history: list, plan, rank: int, logger):
     # step_fn: the TrainStep, whose model, optimiser and scheduler are checkpointed
     """After `record`'s step: peak memory of every rank into the metrics (and MLflow), and the
     weights, optimiser and data position as a Ray checkpoint written by rank 0."""
@@ -149,7 +102,7 @@ def _report_checkpoint(step_fn, record: dict, history: list, n: int, cfg, rank: 
     if logger:  # what is in MLflow survives a crash from here on, like the weights
         logger.log_peak_memory(peak, record["step"])
         logger.flush()
-    after = DataPosition.at(record["step"], n, cfg.global_batch_size, cfg.seed)
+    after = DataPosition.at(record["step"], plan)
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = None
         if rank == 0:  # one writer; the other ranks hold the same weights
@@ -159,13 +112,33 @@ def _report_checkpoint(step_fn, record: dict, history: list, n: int, cfg, rank: 
         ray.train.report(metrics, checkpoint=ckpt)
 
 
+def _data_stream(loop, plan, rank: int, start_step: int):
+    """(step, images uint8 [B, S, S, 3], tokens [B, L], seconds waited) from `start_step` on."""
+    from components.training.ray_ingest import stream
+    from components.training.shuffle_window import local_batches
+
+    pieces = plan.pieces(rank, start_step)
+    cfg = loop.train
+    rows = stream(
+        loop.corpus,
+        pieces,
+        loop.excluded(),
+        loop.transform(),
+        loop.tokenizer,
+        cfg.seed,
+        cfg.data_cpus_per_worker,
+        name=f"clip-ingest-{loop.mlflow_run_id or 'run'}-rank{rank}",
+    )
+    for step, batch, waited in local_batches(plan, rank, start_step, rows):
+        yield step, batch["image"], batch["tokens"], waited
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """`config`: {"loop": LoopConfig}, as ray_trainer.fit hands it over."""
     import ray.train
     import torch.distributed as dist
 
     from components.model.preprocess import normalize
-    from components.model.tokenizers import tokenizer_from_dict
     from components.training.loss import contrastive_loss
     from components.training.optim import cosine_with_warmup, make_optimizer
     from components.training.progress import StepLogger
@@ -179,13 +152,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     configure_determinism(cfg.deterministic, cfg.seed)
     torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
 
-    tokenizer = tokenizer_from_dict(loop.tokenizer)
-    data = load_train_data(loop.data_dir, set(loop.exclude_ids), loop.image_size, tokenizer)
-    n = data.images.shape[0]
-    steps_per_epoch = n // cfg.global_batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"{n} training samples cannot fill one batch of {cfg.global_batch_size}")
-    total_steps = cfg.epochs * steps_per_epoch
+    plan = loop.stream_plan(world)
+    total_steps = plan.total_steps
 
     model, ddp_model, device = _prepared_model(loop)
     # the optimiser and a restored state live on the device the parameters now have
@@ -193,7 +161,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: cosine_with_warmup(s, cfg.warmup_steps, total_steps)
     )
-    position, history = _resumed(model, optimizer, scheduler, n, cfg)
+    position, history = _resumed(model, optimizer, scheduler, plan)
     forward = torch.compile(ddp_model) if cfg.compile else ddp_model
     step_fn = TrainStep(
         model,
@@ -218,29 +186,33 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             system_metrics_interval_s=cfg.system_metrics_interval_s,
         )
         logger.start(nodes, position)
-    for step in range(position.step, total_steps):
+    stream = _data_stream(loop, plan, rank, position.step)
+    for step, pixels, token_ids, waited in stream:
         started = time.perf_counter()
-        idx = batch_indices(n, step, cfg.global_batch_size, rank, world, cfg.seed)
-        images = normalize(data.images[idx].to(device))  # [B, 3, S, S]
-        tokens = pick_captions(data, idx, step, cfg.seed).to(device)  # [B, L]
+        images = torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2)  # [B, 3, S, S]
+        images = normalize(images.contiguous())
+        tokens = torch.from_numpy(token_ids).to(device)  # [B, L]
         loss = step_fn(images, tokens)
 
-        global_loss = loss.clone()
+        global_loss = loss.detach().clone()
+        wait = torch.tensor([waited], device=global_loss.device)  # NCCL reduces device tensors
         if dist.is_initialized():
             dist.all_reduce(global_loss)  # the mean of the local losses is the global loss
             global_loss /= world
+            dist.all_reduce(wait, op=dist.ReduceOp.MAX)  # the slowest rank holds everyone
         record = {
             "step": step + 1,
-            "epoch": step // steps_per_epoch,
+            "epoch": plan.epoch_of(step),
             "loss": float(global_loss),
             "lr": scheduler.get_last_lr()[0],
             "logit_scale": float(model.logit_scale.detach().exp()),
             "step_time_s": time.perf_counter() - started,
+            "data_wait_s": float(wait),
         }
         history.append(record)
         if logger:
             logger.log(record)
         if step + 1 == total_steps or (step + 1) % cfg.checkpoint_every_steps == 0:
-            _report_checkpoint(step_fn, record, history, n, cfg, rank, logger)
+            _report_checkpoint(step_fn, record, history, plan, rank, logger)
     if logger:
         logger.close()

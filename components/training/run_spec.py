@@ -23,13 +23,14 @@ if TYPE_CHECKING:
 # train.* keys a resumed run may change: they change how, not what, it trains
 EXECUTION_KEYS = frozenset(
     {
-        "num_workers",
         "use_gpu",
         "cpus_per_worker",
         "gpus_per_worker",
         "resources_per_worker",
         "placement_strategy",
         "storage_path",
+        "corpus",  # where the shards are read from; the manifest's hash says what they are
+        "data_cpus_per_worker",
         "max_failures",
         "checkpoint_every_steps",
         "system_metrics_interval_s",
@@ -70,7 +71,7 @@ def run_spec(loop: LoopConfig, corpus: str) -> dict[str, Any]:
         "model": _digest(loop.model.model_dump()),
         "tokenizer": _digest(loop.tokenizer),
         "corpus": corpus,  # the manifest's sha256
-        "quarantine": _digest(list(loop.exclude_ids)),
+        "quarantine": _digest(sorted(loop.excluded().items())),
         "init_from": str(loop.init_from) if loop.init_from else None,
     }
 

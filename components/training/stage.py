@@ -30,7 +30,7 @@ class TrainOutputs:
     wall_s: float
 
 
-def _train_tokenizer(cfg: TrainInputs, exclude: set[str]):
+def _train_tokenizer(cfg: TrainInputs, corpus, exclude: set[str]):
     """Learned from the training split's captions as the manifest lists them (the shards hold
     the same): the driver reads no image and no shard."""
     from components.data.corpus.manifest import split_captions
@@ -38,8 +38,15 @@ def _train_tokenizer(cfg: TrainInputs, exclude: set[str]):
     from components.model.tokenizers import build_tokenizer
 
     text_cfg = load_config(cfg.model.name).text_cfg
-    captions = split_captions(cfg.paths.data, "train", exclude)
+    captions = split_captions(corpus, "train", exclude)
     return build_tokenizer(cfg.model.tokenizer, captions, text_cfg, cfg.services.data_cache)
+
+
+def training_corpus(cfg: TrainInputs):  # -> CorpusLocation
+    """Where the workers read: train.corpus (a folder or s3://), else the workdir's data/."""
+    from components.data.corpus.location import CorpusLocation
+
+    return CorpusLocation.of(cfg.train.corpus or cfg.paths.data, cfg.services.s3)
 
 
 def _write_history(history: list[dict], path: Path) -> None:
@@ -66,19 +73,19 @@ def model_config(model: ModelConfig, loss: str):  # -> CLIPConfig
     return cfg
 
 
-def _check_corpus_fits(cfg: TrainInputs, side: int) -> None:
-    """The corpus on disk (built, or pulled, perhaps with another data.image_size than the
-    params say) must store images at least as large as the model's input: refused here, before
-    the tokenizer is learned or Ray starts, not as a shape error inside the workers."""
+def _check_corpus_fits(corpus, side: int) -> None:
+    """The corpus (built, or pulled, perhaps with another data.image_size than the params say)
+    must store images at least as large as the model's input: refused here, before the
+    tokenizer is learned or Ray starts, not as a shape error inside the workers."""
     from components.data.corpus.card import stored_side
     from components.settings import ConfigError
 
-    stored = stored_side(cfg.paths.data)
+    stored = stored_side(corpus)
     if stored is not None and stored < side:
         raise ConfigError(
-            f"the corpus at {cfg.paths.data} stores {stored} px images but model "
-            f"{cfg.model.name} takes {side} px: rebuild it with --set data.image_size={side} "
-            "(or more), or choose a smaller model"
+            f"the corpus at {corpus.uri} stores {stored} px images but the model takes {side} "
+            f"px: rebuild it with --set data.image_size={side} (or more), or choose a smaller "
+            "model"
         )
 
 
@@ -123,14 +130,16 @@ def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking):
 def build_loop_config(cfg: TrainInputs):  # -> (LoopConfig, CLIP, tokenizer)
     """What every worker needs: the train section, the architecture, the tokenizer (learned
     here, once), the corpus and the quarantined ids. Fails before any worker starts."""
+    from components.data.corpus.manifest import shard_index
     from components.model.clip import create_model
     from components.training.loop_config import LoopConfig
     from components.validation.quarantine import load_quarantined_ids
 
     architecture = model_config(cfg.model, cfg.train.loss)
-    _check_corpus_fits(cfg, architecture.vision_cfg.image_size)
+    corpus = training_corpus(cfg)
+    _check_corpus_fits(corpus, architecture.vision_cfg.image_size)
     exclude = load_quarantined_ids(VALIDATION.path(cfg.paths.workdir))
-    tokenizer = _train_tokenizer(cfg, exclude)
+    tokenizer = _train_tokenizer(cfg, corpus, exclude)
     model = create_model(architecture, cfg.services.data_cache)
     if cfg.model.init_from:  # fail here, before any worker starts, if it does not fit
         from components.model.init_weights import load_initial_weights
@@ -140,12 +149,13 @@ def build_loop_config(cfg: TrainInputs):  # -> (LoopConfig, CLIP, tokenizer)
         train=cfg.train,
         model=model.config,
         tokenizer=tokenizer.to_dict(),
-        data_dir=cfg.paths.data,
-        exclude_ids=tuple(sorted(exclude)),
+        corpus=corpus,
+        shards=shard_index(corpus, "train", exclude),
         init_from=cfg.model.init_from,
         data_cache=cfg.services.data_cache,
         tracking_uri=cfg.tracking.uri,
     )
+    loop.stream_plan(cfg.train.num_workers)  # too few samples for one batch: said here
     return loop, model, tokenizer
 
 
@@ -164,12 +174,13 @@ def train(cfg: TrainInputs, run_name: str | None = None) -> TrainOutputs:
     from components.training.storage import resolve_storage
 
     workdir = cfg.paths.workdir
-    require(workdir, CORPUS)
+    if cfg.train.corpus is None:
+        require(workdir, CORPUS)
     started = time.perf_counter()
     name = check_run_name(run_name) if run_name else new_run_name(cfg.tracking.profile)
     storage = resolve_storage(cfg.checkpoint_storage, cfg.paths.artifacts, workdir, cfg.services.s3)
     loop, model, tokenizer = build_loop_config(cfg)
-    spec = run_spec(loop, manifest_sha256(cfg.paths.data))
+    spec = run_spec(loop, manifest_sha256(loop.corpus))
 
     configure_mlflow(cfg.tracking)
     run, resumed = _open_mlflow_run(storage, name, spec, cfg.tracking)

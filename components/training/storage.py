@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from components.data.s3 import s3_filesystem
 from components.errors import UserError
 from components.settings import S3Access
 
@@ -59,22 +59,6 @@ class RunStorage:
                 stream.write(json.dumps(record, indent=2, sort_keys=True).encode())
         except OSError as err:
             raise StorageError(f"cannot write {self.run_uri(name)}/{RUN_RECORD}: {err}") from err
-
-
-def s3_filesystem(access: S3Access):
-    """A pyarrow S3FileSystem from the settings' endpoint, keys and region."""
-    from pyarrow.fs import S3FileSystem
-
-    kwargs: dict[str, Any] = {"region": access.region}
-    url = access.endpoint
-    if url:
-        parsed = urlparse(url)
-        kwargs["endpoint_override"] = parsed.netloc or parsed.path
-        kwargs["scheme"] = parsed.scheme or "http"
-    keys = access.credentials()
-    if keys:
-        kwargs.update(access_key=keys[0], secret_key=keys[1])
-    return S3FileSystem(**kwargs)
 
 
 def resolve_storage(

@@ -23,7 +23,12 @@ def use_local_stack(settings: Settings) -> Settings:
         raise StackError(
             f"the local stack in {stack.root} is recorded as up but {', '.join(down)} is not "
             "running: `clip-pipeline stack up` restarts it, `clip-pipeline stack down` goes back "
-            "to the embedded defaults"
+            "to the embedded defaults. "
+            + " ".join(
+                f"The end of {name}'s log {state['services'][name]['log']}:\n"
+                f"{service.log_tail(state['services'][name])}"
+                for name in down
+            )
         )
     return settings.with_local_stack(stack.client_env(state))
 

@@ -116,6 +116,15 @@ def alive(record: dict) -> bool:
     return started is not None and abs(started - (record.get("started") or 0)) < 1.0
 
 
+def log_tail(record: dict, lines: int = 6) -> str:
+    """The last lines of a service's log (why it stopped, usually), for an error message."""
+    try:
+        text = Path(record["log"]).read_text(errors="replace")
+    except (OSError, KeyError):
+        return "(no log)"
+    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(an empty log)"
+
+
 def wait_healthy(name: str, record: dict, healthy: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -228,7 +228,7 @@ class LocalStack:
                 f"--port={ports['ray']}",
                 f"--dashboard-host={HOST}",
                 f"--dashboard-port={ports['ray_dashboard']}",
-                f"--num-cpus={self.config.ray_num_cpus or os.cpu_count() or 1}",
+                f"--num-cpus={self.config.ray_num_cpus or 2 * (os.cpu_count() or 1)}",
                 f"--temp-dir={self.ray_temp_dir}",
                 "--disable-usage-stats",
                 *(f"--{name}={ports[f'ray_{name}']}" for name in _RAY_PORTS),

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.data.corpus.reader import images_to_tensor, read_split
+from components.data.corpus.reader import read_split
+from components.model.preprocess import images_to_tensor
 
 
 def test_read_split_returns_decodable_images(corpus) -> None:

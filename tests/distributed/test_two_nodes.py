@@ -1,5 +1,6 @@
-"""Acceptance 3 of issue 5: two Ray nodes on one machine (1 CPU each, STRICT_SPREAD), workers on
-different nodes, checkpoints on S3 (a real SeaweedFS) as the storage both nodes share."""
+"""Acceptance 3 of issue 5 and of issue 14: two Ray nodes on one machine (2 CPUs each: a worker
+and Ray Data's tasks; STRICT_SPREAD), workers on different nodes, the corpus read from S3 only (a
+real SeaweedFS; the workdir holds no data/), checkpoints on S3 as the storage both nodes share."""
 
 from __future__ import annotations
 
@@ -39,13 +40,13 @@ def two_node_cluster(monkeypatch: pytest.MonkeyPatch):
     cluster = Cluster(
         initialize_head=True,
         head_node_args={
-            "num_cpus": 1,
+            "num_cpus": 2,
             "include_dashboard": True,  # Train V2's state queries use it; loopback only
             "dashboard_host": "127.0.0.1",
             "dashboard_port": dashboard_port(),
         },
     )  # on 127.0.0.1: tests/conftest.py applies the loopback setting of apply_quiet_env
-    cluster.add_node(num_cpus=1)
+    cluster.add_node(num_cpus=2)
     cluster.wait_for_nodes()
     monkeypatch.setenv("RAY_ADDRESS", cluster.address)
     yield cluster
@@ -62,12 +63,19 @@ def test_missing_bucket_is_a_clear_error(aws_env, tmp_path):
 def test_workers_on_two_nodes_checkpoint_to_s3(aws_env, s3, two_node_cluster, train_workdir):
     import ray
 
+    # the corpus lives on S3 alone: uploaded, then the workdir's data/ removed
+    data = train_workdir / "data"
+    for path in sorted(p for p in data.resolve().rglob("*") if p.is_file()):
+        key = f"corpus/{path.relative_to(data.resolve()).as_posix()}"
+        s3.client().put_object(Bucket=s3.bucket, Key=key, Body=path.read_bytes())
+    data.unlink()
     overrides = {
         "train": {
             **TRAIN,
             "epochs": 3,
             "placement_strategy": "STRICT_SPREAD",
             "storage_path": f"s3://{s3.bucket}/ray-runs",
+            "corpus": f"s3://{s3.bucket}/corpus",
         }
     }
     settings = load_settings("tiny", workdir=train_workdir, overrides=overrides)

@@ -80,9 +80,10 @@ def test_onnx_towers_decode_and_match_torch(retrained):
     import onnxruntime as ort
     import torch
 
-    from components.data.corpus.reader import images_to_tensor, read_split
+    from components.data.corpus.reader import read_split
     from components.evaluation.zeroshot import encode_images
     from components.model.bundle import load_bundle
+    from components.model.preprocess import images_to_tensor
 
     workdir, _ = retrained
     parity = json.loads((workdir / "artifacts" / "onnx" / "parity.json").read_text())
@@ -129,10 +130,11 @@ def test_champion_loads_by_alias_in_a_fresh_process(retrained):
 
     import torch
 
-    from components.data.corpus.reader import images_to_tensor, read_split
+    from components.data.corpus.reader import read_split
     from components.evaluation.templates import resolve_templates
     from components.evaluation.zeroshot import class_embeddings, encode_images
     from components.model.bundle import load_bundle
+    from components.model.preprocess import images_to_tensor
 
     model, tokenizer = load_bundle(workdir / "artifacts" / "model")
     samples = read_split(workdir / "data", "heldout_style")[:4]

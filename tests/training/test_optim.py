@@ -1,7 +1,6 @@
 import pytest
 
 from components.model.clip import create_model
-from components.training.loop import batch_indices
 from components.training.optim import cosine_with_warmup, make_optimizer
 
 
@@ -25,14 +24,3 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert cosine_with_warmup(10, 10, 100) == pytest.approx(1.0)
     assert cosine_with_warmup(55, 10, 100) == pytest.approx(0.5)
     assert cosine_with_warmup(100, 10, 100) == pytest.approx(0.0)
-
-
-def test_workers_split_each_global_batch_without_overlap_and_order_is_reproducible():
-    n, batch = 50, 8
-    for step in (0, 3, 7):  # 7 is in the second epoch (6 steps per epoch)
-        parts = [batch_indices(n, step, batch, r, 2, seed=1) for r in range(2)]
-        joined = set(parts[0].tolist()) | set(parts[1].tolist())
-        assert len(joined) == batch
-        assert parts[0].tolist() == batch_indices(n, step, batch, 0, 2, seed=1).tolist()
-    first_epoch = {i for s in range(6) for i in batch_indices(n, s, batch, 0, 1, seed=1).tolist()}
-    assert len(first_epoch) == 48  # every sample once per epoch, the last partial batch dropped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.data.corpus.location import CorpusLocation
 from components.model.config import load_config
 from components.settings import ConfigError, load_settings, parse_overrides
 from components.training.loop_config import LoopConfig
@@ -22,8 +23,8 @@ def _loop_config(**train):
         train=settings.train,
         model=load_config("clip-tiny"),
         tokenizer={"kind": "word", "vocab": ["a"]},
-        data_dir=settings.paths.data,
-        exclude_ids=("x",),
+        corpus=CorpusLocation.of(settings.paths.data),
+        shards={"train/000000.tar": (9, ("x",))},
         data_cache=settings.services.data_cache,
         tracking_uri=settings.tracking_uri,
     )
@@ -32,7 +33,7 @@ def _loop_config(**train):
 def test_execution_changes_keep_the_run_resumable():
     before = run_spec(_loop_config(), "corpus-1")
     after = run_spec(
-        _loop_config(num_workers=4, checkpoint_every_steps=5, compile=True), "corpus-1"
+        _loop_config(checkpoint_every_steps=5, compile=True, data_cpus_per_worker=2), "corpus-1"
     )
     check_same_run("r", before, after)
 
@@ -62,3 +63,23 @@ def test_overrides_parse_to_typed_sections():
             parse_overrides([bad])
     with pytest.raises(ConfigError, match="train.precision"):
         load_settings("tiny", overrides=parse_overrides(["train.precision=fp8"]))
+
+
+def test_the_number_of_workers_is_part_of_the_data_order():
+    before = run_spec(_loop_config(), "corpus-1")
+    with pytest.raises(ResumeError, match=r"train\.num_workers: 2 -> 4"):
+        check_same_run("r", before, run_spec(_loop_config(num_workers=4), "corpus-1"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("crop_scale", [0.9, 0.2], "must be \\[low, high\\]"),
+        ("crop_scale", [0.0, 1.0], "must be \\[low, high\\]"),
+        ("corpus", "http://host/corpus", "a folder or an s3://bucket/prefix"),
+        ("samples_per_epoch", 0, "greater than 0"),
+    ],
+)
+def test_streaming_settings_are_checked_at_load(key, value, said):
+    with pytest.raises(ConfigError, match=said):
+        load_settings("tiny", overrides={"train": {key: value}})

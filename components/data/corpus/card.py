@@ -9,6 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from components.data.corpus.location import CorpusLocation
+from components.data.errors import DataSourceError
+
 CARD = "card.json"
 CARD_VERSION = 1
 
@@ -63,12 +66,19 @@ def make_card(
     }
 
 
-def stored_side(data_dir: Path) -> int | None:
+def stored_side(corpus: Path | CorpusLocation) -> int | None:
     """The smallest side of any stored image, from the card (None: a corpus without one)."""
-    path = Path(data_dir) / CARD
-    if not path.is_file():
-        return None
-    images = json.loads(path.read_text(encoding="utf-8")).get("images", {})
+    if isinstance(corpus, CorpusLocation):
+        try:
+            text = corpus.read_bytes(CARD).decode("utf-8")
+        except DataSourceError:
+            return None
+    else:
+        path = Path(corpus) / CARD
+        if not path.is_file():
+            return None
+        text = path.read_text(encoding="utf-8")
+    images = json.loads(text).get("images", {})
     return min(images.get("width", {}).get("min", 0), images.get("height", {}).get("min", 0))
 
 

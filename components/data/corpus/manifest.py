@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.artifacts import MANIFEST_FILE
+from components.data.corpus.location import CorpusLocation
 
 MANIFEST = MANIFEST_FILE
 
@@ -41,41 +42,63 @@ def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
     pq.write_table(table, path, compression="zstd", store_schema=True)
 
 
-def _split_rows(
-    data_dir: Path, split: str, exclude_ids: Collection[str], column: str
-) -> Iterator[tuple[bool, Any]]:
-    """(kept, `column`'s value) of every row of `split` in id order, `kept` False for the
-    excluded ids; read batch by batch, so memory does not grow with the corpus."""
-    exclude_ids = frozenset(exclude_ids)
-    columns = ["id", "split", column]
-    for batch in pq.ParquetFile(Path(data_dir) / MANIFEST).iter_batches(columns=columns):
-        rows = batch.to_pydict()
-        for sample_id, row_split, value in zip(
-            rows["id"], rows["split"], rows[column], strict=True
-        ):
+Corpus = Path | CorpusLocation  # a local corpus folder, or any location
+
+
+def _manifest_source(corpus: Corpus) -> Any:
+    if isinstance(corpus, CorpusLocation):
+        return corpus.open_file(MANIFEST)
+    return Path(corpus) / MANIFEST
+
+
+def _split_rows(corpus: Corpus, split: str, columns: list[str]) -> Iterator[dict[str, Any]]:
+    """`columns` of every row of `split` in id order, read batch by batch, so memory does not
+    grow with the corpus."""
+    wanted = ["id", "split", *(c for c in columns if c not in ("id", "split"))]
+    for batch in pq.ParquetFile(_manifest_source(corpus)).iter_batches(columns=wanted):
+        table = batch.to_pydict()
+        for i, row_split in enumerate(table["split"]):
             if row_split == split:
-                yield sample_id not in exclude_ids, value
+                yield {column: table[column][i] for column in wanted}
 
 
 def split_captions(
-    data_dir: Path, split: str, exclude_ids: Collection[str] = frozenset()
+    corpus: Corpus, split: str, exclude_ids: Collection[str] = frozenset()
 ) -> Iterator[str]:
     """Every caption of `split`'s samples, in id order (the manifest's), minus `exclude_ids`:
     no shard is opened."""
-    for kept, captions in _split_rows(data_dir, split, exclude_ids, "captions"):
-        if kept:
-            yield from captions
+    exclude_ids = frozenset(exclude_ids)
+    for row in _split_rows(corpus, split, ["captions"]):
+        if row["id"] not in exclude_ids:
+            yield from row["captions"]
 
 
 def shard_counts(
-    data_dir: Path, split: str, exclude_ids: Collection[str] = frozenset()
+    corpus: Corpus, split: str, exclude_ids: Collection[str] = frozenset()
 ) -> dict[str, int]:
     """Samples per shard of `split`, minus `exclude_ids` (a shard may count 0), from the
     manifest alone."""
-    counts: dict[str, int] = {}
-    for kept, shard in _split_rows(data_dir, split, exclude_ids, "shard"):
-        counts[shard] = counts.get(shard, 0) + kept
-    return counts
+    return {shard: n for shard, (n, _) in shard_index(corpus, split, exclude_ids).items()}
+
+
+def shard_index(
+    corpus: Corpus, split: str, exclude_ids: Collection[str] = frozenset()
+) -> dict[str, tuple[int, tuple[str, ...]]]:
+    """Per shard of `split`: (samples kept, the keys of those excluded), from the manifest
+    alone: what a streaming reader needs to skip whole shards by count and drop the excluded
+    samples of the others."""
+    exclude_ids = frozenset(exclude_ids)
+    kept: dict[str, int] = {}
+    dropped: dict[str, list[str]] = {}
+    for row in _split_rows(corpus, split, ["shard", "key"]):
+        shard = row["shard"]
+        kept.setdefault(shard, 0)
+        dropped.setdefault(shard, [])
+        if row["id"] in exclude_ids:
+            dropped[shard].append(row["key"])
+        else:
+            kept[shard] += 1
+    return {shard: (kept[shard], tuple(sorted(dropped[shard]))) for shard in sorted(kept)}
 
 
 def read_manifest(data_dir: Path, columns: list[str] | None = None) -> pa.Table:

@@ -6,22 +6,14 @@ what a WebDataset/open_clip loader would.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import numpy as np
-from PIL import Image
 
 from components.data.corpus.manifest import read_manifest
 from components.data.corpus.splits import SPLITS
 from components.data.corpus.webdataset import image_part, iter_shard
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass(frozen=True)
@@ -64,17 +56,3 @@ def read_split(
             if limit is not None and len(samples) >= limit:
                 return sorted(samples, key=lambda sample: sample.id)
     return sorted(samples, key=lambda sample: sample.id)
-
-
-def images_to_tensor(pngs: list[bytes], size: int) -> torch.Tensor:
-    """Decode PNGs to a uint8 tensor [N, 3, size, size] (RGB; bicubic resize when needed)."""
-    import torch
-
-    batch = np.empty((len(pngs), size, size, 3), dtype=np.uint8)
-    for i, png in enumerate(pngs):
-        with Image.open(io.BytesIO(png)) as image:
-            rgb = image.convert("RGB")
-        if rgb.size != (size, size):
-            rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-        batch[i] = np.asarray(rgb)
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()

@@ -52,14 +52,15 @@ def write_shard(path: Path, samples: Mapping[str, Mapping[str, bytes]]) -> None:
                 archive.addfile(_member(f"{key}.{ext}", len(data)), io.BytesIO(data))
 
 
-def iter_shard(path: Path | IO[bytes]) -> Iterator[Sample]:
-    """Yield (key, {ext: bytes}) per sample, in archive order (from a file or a file object)."""
+def iter_shard(path: Path | IO[bytes], sequential: bool = False) -> Iterator[Sample]:
+    """Yield (key, {ext: bytes}) per sample, in archive order (from a file or a file object;
+    `sequential`: a stream that cannot seek, such as an S3 object's body)."""
     key: str | None = None
     parts: dict[str, bytes] = {}
     if isinstance(path, str | PurePath):
         archive = tarfile.open(path, "r")
     else:
-        archive = tarfile.open(fileobj=path, mode="r")
+        archive = tarfile.open(fileobj=path, mode="r|" if sequential else "r")
     with archive:
         for info in archive:
             if not info.isfile():

@@ -1,0 +1,184 @@
+"""Peak memory and throughput of a training worker's data stream at N and 16N samples.
+
+Writes synthetic corpora (JPEG images with captions, WebDataset shards of 1,000 samples, a
+manifest), then, in one process run and one local Ray per size, runs the streaming ingest of
+every worker exactly as training does (the plan, Ray Data's read + map_batches, the shuffle
+window, the local batches) over a full pass, in `world` Ray actors of 1 CPU. Prints, per size:
+peak RSS per worker (MiB), samples/s; then RSS(16N)/RSS(N) (goal <= 1.10) and the throughput
+ratio (goal >= 0.9).
+
+    python bench/train_memory_vs_corpus.py                  # 4k/64k at 64 px, 2k/32k at 224 px
+    python bench/train_memory_vs_corpus.py --sizes 4000:64  # one pair
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SHARD = 1000
+WORDS = "red blue green cat dog tree car house sun moon star fish bird cup hat".split()
+
+
+def _image(rng: np.random.Generator, side: int) -> bytes:
+    """A smooth picture (two gradients and a disc) as a JPEG: a realistic few KB, not noise."""
+    from PIL import Image
+
+    y, x = np.mgrid[0:side, 0:side] / side
+    colours = rng.integers(0, 256, size=(3, 3))
+    pixels = colours[0] * x[..., None] + colours[1] * y[..., None]
+    cy, cx, r = rng.uniform(0.2, 0.8, 3) * (1, 1, 0.4)
+    disc = (x - cx) ** 2 + (y - cy) ** 2 < r**2
+    pixels[disc] = colours[2]
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def write_corpus(root: Path, n: int, side: int, seed: int = 0) -> None:
+    from components.data.corpus.manifest import write_manifest
+    from components.data.corpus.webdataset import write_shard
+
+    rng = np.random.default_rng(seed)
+    (root / "shards").mkdir(parents=True)
+    rows = []
+    for first in range(0, n, SHARD):
+        shard = f"shards/train-{first // SHARD:05d}.tar"
+        samples = {}
+        for i in range(first, min(n, first + SHARD)):
+            key = f"s{i:08d}"
+            caption = "a photo of a " + " ".join(rng.choice(WORDS, 3))
+            image = _image(rng, side)
+            meta = {"id": key, "concept": "synthetic", "captions": [caption]}
+            samples[key] = {
+                "jpg": image,
+                "json": json.dumps(meta).encode(),
+                "txt": caption.encode(),
+            }
+            rows.append(
+                {"id": key, "split": "train", "source": "synthetic", "license": "CC0",
+                 "code": key, "concept": "synthetic", "caption": caption, "captions": [caption],
+                 "shard": shard, "key": key, "image_sha256": "", "width": side, "height": side,
+                 "n_bytes": len(image), "caption_chars": len(caption)}
+            )  # fmt: skip
+        write_shard(root / shard, samples)
+    write_manifest(rows, root / "manifest.parquet")
+
+
+def _worker_class():
+    import ray
+
+    @ray.remote(num_cpus=1)
+    class IngestWorker:
+        """One training worker's data path, without the model: what its memory holds."""
+
+        def run(self, corpus: str, rank: int, world: int, batch: int, size: int, tok: dict):
+            import resource
+
+            from components.data.corpus.location import CorpusLocation
+            from components.data.corpus.manifest import shard_index
+            from components.model.preprocess import train_transform
+            from components.training.ray_ingest import stream
+            from components.training.shard_plan import StreamPlan
+            from components.training.shuffle_window import local_batches
+
+            location = CorpusLocation.of(corpus)
+            counts = {s: n for s, (n, _) in shard_index(location, "train").items()}
+            window = 256 * 2**20 // (3 * size * size)
+            plan = StreamPlan(counts, 0, world, batch, 1, None, window)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            started = time.perf_counter()
+            rows = stream(location, plan.pieces(rank, 0), {}, train_transform(size, None), tok, 0)
+            samples = waited = 0.0
+            for _, local, wait in local_batches(plan, rank, 0, rows):
+                samples += len(local["tokens"])
+                waited += wait
+            seconds = time.perf_counter() - started
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            return {"rss_mb": peak, "rss_before_mb": before, "samples": samples, "s": seconds}
+
+    return IngestWorker
+
+
+def measure(corpus: Path, size: int, world: int, batch: int) -> dict:
+    import ray
+
+    from components.data.corpus.manifest import split_captions
+    from components.model.config import load_config
+    from components.model.tokenizers import build_tokenizer
+
+    text_cfg = load_config("clip-tiny").text_cfg
+    tokenizer = build_tokenizer("word", split_captions(corpus, "train"), text_cfg, Path("."))
+    ray.init(
+        num_cpus=world + (os.cpu_count() or 1),
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}},
+    )
+    try:
+        worker = _worker_class()
+        actors = [worker.remote() for _ in range(world)]
+        started = time.perf_counter()
+        results = ray.get(
+            [a.run.remote(str(corpus), r, world, batch, size, tokenizer.to_dict()) for r, a in
+             enumerate(actors)]
+        )  # fmt: skip
+        wall = time.perf_counter() - started
+    finally:
+        ray.shutdown()
+    samples = sum(r["samples"] for r in results)
+    return {
+        "rss_mb": max(r["rss_mb"] for r in results),
+        "rss_before_mb": max(r["rss_before_mb"] for r in results),
+        "samples_per_s": samples / wall,
+        "samples": samples,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=["4000:64", "2000:224"], help="N:side")
+    parser.add_argument("--factor", type=int, default=16)
+    parser.add_argument("--world", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=128)
+    args = parser.parse_args()
+    lines = []
+    for pair in args.sizes:
+        n, side = (int(v) for v in pair.split(":"))
+        figures = {}
+        with tempfile.TemporaryDirectory(prefix="bench-corpus-") as tmp:
+            for count in (n, n * args.factor):
+                root = Path(tmp) / f"n{count}"
+                t0 = time.perf_counter()
+                write_corpus(root, count, side)
+                print(
+                    f"[bench] wrote {count} samples at {side} px "
+                    f"in {time.perf_counter() - t0:.0f} s"
+                )
+                figures[count] = measure(root, side, args.world, args.batch)
+                f = figures[count]
+                print(
+                    f"[bench] N={count:>6} side={side}: peak RSS/worker {f['rss_mb']:.0f} MiB "
+                    f"(after start {f['rss_before_mb']:.0f}), {f['samples_per_s']:.0f} samples/s"
+                )
+        small, big = figures[n], figures[n * args.factor]
+        lines.append(
+            f"side {side}: RSS({args.factor}N)/RSS(N) = {big['rss_mb'] / small['rss_mb']:.3f} "
+            f"(goal <= 1.10); throughput {args.factor}N/N = "
+            f"{big['samples_per_s'] / small['samples_per_s']:.2f} (goal >= 0.9)"
+        )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

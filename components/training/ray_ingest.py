@@ -1,0 +1,210 @@
+"""Ray Data ingest for one training worker: its planned shard pieces, read in order from the
+corpus location (a local folder or S3, opened by whichever node runs the read task), the
+quarantined samples dropped, one caption drawn per sample, then decoded, cropped and tokenized
+in `map_batches` on CPU. The worker receives ready uint8 images and token ids.
+
+Every random choice here is seeded by (seed, pass, sample key): a sample gets the same caption
+and crop whether the run was interrupted or not.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import time
+import uuid
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from components.data.corpus.location import CorpusLocation
+from components.data.corpus.webdataset import image_part, iter_shard
+from components.model.preprocess import ImageTransform
+from components.training.shard_plan import Piece
+
+ROWS_PER_BLOCK = 256  # samples per block a read task yields: a block stays a few MB
+
+
+def _sample_rng(seed: int, pass_index: int, key: str, what: str) -> random.Random:
+    return random.Random(f"{what}/{seed}/{pass_index}/{key}")  # str seeds hash with sha512
+
+
+def read_piece(
+    location: CorpusLocation, piece: Piece, excluded: tuple[str, ...], seed: int
+) -> Iterator[Any]:  # -> pyarrow.Table blocks
+    """`piece.take` samples of its shard after `piece.skip` (excluded ones not counted); the
+    rest of the shard is not read."""
+    import pyarrow as pa
+
+    dropped = frozenset(excluded)
+    rows: dict[str, list] = {"key": [], "image": [], "caption": [], "pass": []}
+    seen = taken = 0
+    with location.open_stream(piece.shard) as stream:
+        for key, parts in iter_shard(stream, sequential=True):
+            if key in dropped:
+                continue
+            seen += 1
+            if seen <= piece.skip:
+                continue
+            image = image_part(parts)
+            if image is None or "json" not in parts:
+                raise ValueError(f"sample {key!r} in {location.url(piece.shard)} is incomplete")
+            captions = json.loads(parts["json"])["captions"]
+            rng = _sample_rng(seed, piece.pass_index, key, "caption")
+            rows["key"].append(key)
+            rows["image"].append(image[1])
+            rows["caption"].append(captions[rng.randrange(len(captions))])
+            rows["pass"].append(piece.pass_index)
+            taken += 1
+            if len(rows["key"]) == ROWS_PER_BLOCK or taken == piece.take:
+                yield pa.table(rows)
+                rows = {name: [] for name in rows}
+            if taken == piece.take:
+                return
+    raise ValueError(
+        f"{location.url(piece.shard)} holds {seen} samples after the quarantine, fewer than "
+        f"the {piece.skip + piece.take} its manifest row count promises"
+    )
+
+
+def _datasource(location: CorpusLocation, pieces: list[Piece], excluded, seed: int):
+    from ray.data import Datasource, ReadTask
+    from ray.data.block import BlockMetadata
+
+    class CorpusShards(Datasource):
+        """One read task per planned piece, in the plan's order."""
+
+        def get_name(self) -> str:
+            return "CorpusShards"
+
+        def estimate_inmemory_data_size(self) -> int | None:
+            return None
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None):
+            tasks = []
+            for piece in pieces:
+                read = functools.partial(
+                    read_piece, location, piece, tuple(excluded.get(piece.shard, ())), seed
+                )
+                meta = BlockMetadata(
+                    num_rows=piece.take,
+                    size_bytes=None,
+                    exec_stats=None,
+                    input_files=(location.url(piece.shard),),
+                )
+                tasks.append(ReadTask(read, meta))
+            return tasks
+
+    return CorpusShards()
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(serialised: str):
+    from components.model.tokenizers import tokenizer_from_dict
+
+    return tokenizer_from_dict(json.loads(serialised))
+
+
+def prepare_batch(
+    batch: dict[str, np.ndarray], transform: ImageTransform, tokenizer: str, seed: int
+) -> dict[str, np.ndarray]:
+    """Raw samples -> {"key": [B], "image": uint8 [B, S, S, 3], "tokens": int64 [B, L]}
+    (map_batches)."""
+    keys, passes = batch["key"], batch["pass"]
+    images = np.empty((len(keys), transform.size, transform.size, 3), dtype=np.uint8)
+    for i, data in enumerate(batch["image"]):
+        rng = None
+        if transform.crop_scale is not None:
+            rng = _sample_rng(seed, int(passes[i]), str(keys[i]), "crop")
+        images[i] = transform(bytes(data), rng)
+    tokens = _tokenizer(tokenizer)([str(c) for c in batch["caption"]])
+    return {"key": keys, "image": images, "tokens": np.asarray(tokens, dtype=np.int64)}
+
+
+def _reserve_cpus(cpus: int, name: str, timeout_s: float = 120.0):  # -> PlacementGroup
+    """CPUs for this worker's ingest, reserved as a placement group. Ray Data would otherwise
+    size itself from the autoscaling coordinator's share of the CPUs left beside the workers,
+    which rounds down per node and per dataset: one free CPU on a node, two workers' datasets
+    asking, and neither gets any (Ray 2.60). A reservation is explicit and cannot starve.
+
+    A placement group lives as long as the job, not the worker that made it: the group of a
+    worker that was killed (a lost node, a restart of the worker group) is found by its `name`
+    (the run and the rank) and removed before this one is made."""
+    import ray
+    from ray.util.placement_group import (
+        get_placement_group,
+        placement_group,
+        remove_placement_group,
+    )
+
+    try:
+        stale = get_placement_group(name)
+    except ValueError:  # none by that name
+        stale = None
+    if stale is not None:
+        remove_placement_group(stale)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # removal is asynchronous; the name must be free
+            try:
+                get_placement_group(name)
+            except ValueError:
+                break
+            time.sleep(0.2)
+    group = placement_group([{"CPU": 1}] * cpus, strategy="PACK", name=name)
+    ready, _ = ray.wait([group.ready()], timeout=timeout_s)
+    if not ready:
+        remove_placement_group(group)
+        raise RuntimeError(
+            f"could not reserve {cpus} CPU(s) for a training worker's data ingest in "
+            f"{timeout_s:.0f} s: the cluster needs train.num_workers x (cpus_per_worker + "
+            "data_cpus_per_worker) CPUs (lower train.data_cpus_per_worker, or add CPU nodes)"
+        )
+    return group
+
+
+def stream(
+    location: CorpusLocation,
+    pieces: list[Piece],
+    excluded: Mapping[str, tuple[str, ...]],
+    transform: ImageTransform,
+    tokenizer: dict,
+    seed: int,
+    cpus: int = 1,
+    name: str | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+    """The pieces' prepared samples, in the pieces' order, as numpy batches; read and prepared
+    by Ray Data tasks on `cpus` CPUs reserved for this stream (under `name`, one per run and
+    rank, so a restarted worker finds its predecessor's reservation)."""
+    import ray.data
+    from ray.util.annotations import RayDeprecationWarning
+    from ray.util.placement_group import remove_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    if not pieces:
+        return
+    group = _reserve_cpus(cpus, name or f"clip-ingest-{uuid.uuid4().hex[:12]}")
+    try:
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # the order is the plan's, not Ray's
+        context.enable_progress_bars = False  # the training's own progress line says enough
+        context.print_on_execution_start = False
+        with warnings.catch_warnings():
+            # deprecated after January 2027, and in 2.60 the only way Ray Data sizes itself
+            # from a reservation instead of the coordinator (docs/streaming.md)
+            warnings.simplefilter("ignore", RayDeprecationWarning)
+            context.scheduling_strategy = PlacementGroupSchedulingStrategy(group)
+            context.scheduling_strategy_large_args = PlacementGroupSchedulingStrategy(group)
+        serialised = json.dumps(tokenizer, sort_keys=True)
+        dataset = ray.data.read_datasource(
+            _datasource(location, pieces, excluded, seed), override_num_blocks=len(pieces)
+        ).map_batches(
+            prepare_batch,
+            batch_format="numpy",
+            fn_kwargs={"transform": transform, "tokenizer": serialised, "seed": seed},
+        )
+        yield from dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=4)
+    finally:
+        remove_placement_group(group)

@@ -1,0 +1,68 @@
+"""The one image transform: evaluation keeps the aspect (shorter side, center crop), equals the
+former whole-image resize on the square images the corpus stores, composites transparency onto
+white; training's random resized crop is seeded per sample and stays inside the image."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from components.model.preprocess import eval_transform, images_to_tensor, train_transform
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _halves(width: int, height: int) -> Image.Image:
+    """Left third red, middle third green, right third blue."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    third = width // 3
+    pixels[:, :third, 0] = 255
+    pixels[:, third : 2 * third, 1] = 255
+    pixels[:, 2 * third :, 2] = 255
+    return Image.fromarray(pixels)
+
+
+def test_square_images_resize_as_before() -> None:
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    expected = np.asarray(image.resize((32, 32), Image.Resampling.BICUBIC))
+    assert np.array_equal(eval_transform(32)(_png(image)), expected)
+    batch = images_to_tensor([_png(image)], 32)  # uint8 [1, 3, 32, 32]
+    assert batch.shape == (1, 3, 32, 32)
+    assert np.array_equal(batch[0].permute(1, 2, 0).numpy(), expected)
+
+
+def test_wide_images_are_center_cropped_not_squashed() -> None:
+    out = eval_transform(30)(_png(_halves(90, 30)))  # three 30 px bands: the crop is the middle
+    assert out.shape == (30, 30, 3)
+    assert out[:, 5:25, 1].min() == 255 and out[:, 5:25, 0].max() == 0  # green, no red
+
+
+def test_transparency_becomes_white() -> None:
+    clear = Image.new("RGBA", (16, 16), (0, 0, 0, 0))
+    assert eval_transform(16)(_png(clear)).min() == 255
+
+
+def test_random_resized_crop_is_seeded_and_differs_from_eval() -> None:
+    data = _png(_halves(60, 60))
+    crop = train_transform(24, (0.2, 0.5))
+    first = crop(data, random.Random("k/1"))
+    assert np.array_equal(first, crop(data, random.Random("k/1")))
+    assert not np.array_equal(first, crop(data, random.Random("k/2")))
+    assert not np.array_equal(first, eval_transform(24)(data))
+    assert first.shape == (24, 24, 3)
+    with pytest.raises(ValueError, match="needs the sample's generator"):
+        crop(data)
+
+
+def test_crop_off_is_the_eval_view() -> None:
+    data = _png(_halves(40, 64))
+    assert np.array_equal(train_transform(32, None)(data), eval_transform(32)(data))
