@@ -33,7 +33,7 @@ def ingest_samples_per_s(settings, repeats: int) -> tuple[float, int]:
         for _ in range(repeats):
             started = time.perf_counter()
             rows = stream(
-                loop.corpus, plan.pieces(0, 0), loop.excluded(), loop.transform(),
+                loop.corpus, plan.window_pieces(0, 0), loop.excluded(), loop.transform(),
                 loop.tokenizer, cfg.seed, cfg.data_cpus_per_worker,
             )  # fmt: skip
             n = sum(len(b["tokens"]) for _, b, _ in local_batches(plan, 0, 0, rows))
@@ -99,8 +99,9 @@ def main() -> None:
     )
     parser.add_argument("--profile", default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", default=None, help="where data/ and artifacts/ are")
     args = parser.parse_args()
-    settings = load_settings(args.profile)
+    settings = load_settings(args.profile, workdir=args.workdir)
     if not (settings.paths.data / "manifest.parquet").is_file():
         raise SystemExit(f"no corpus in {settings.paths.data}: run `clip-pipeline data build`")
     import torch

@@ -99,9 +99,10 @@ class TrainConfig(_Frozen):
     # folder every node mounts); s3://bucket/prefix = a built corpus there (manifest + shards),
     # read by every node itself, with the settings' S3 endpoint and keys
     corpus: str | None = None
-    # each worker's shuffle buffer, in MiB of decoded images (samples = this / (3 x side^2)):
-    # the memory a worker holds for data, whatever the corpus's size
-    shuffle_buffer_mb: float = Field(default=256, gt=0)
+    # each worker's shuffle window, in MiB of decoded images (samples = this / (3 x side^2));
+    # a worker holds up to 4 windows (one read ahead, one queued, one in use and its
+    # permutation), whatever the corpus's size
+    shuffle_buffer_mb: float = Field(default=128, gt=0)
     # training's random resized crop: the range of the image's area a crop keeps, e.g.
     # [0.5, 1.0]; null = off (resize + center crop, as evaluation)
     crop_scale: tuple[float, float] | None = None

@@ -88,6 +88,12 @@ def save_checkpoint(
     _atomic_write(directory / HISTORY, lambda p: p.write_text(json.dumps(history)))
 
 
+def checkpointed_step(directory: Path) -> int:
+    """The step a checkpoint continues from, read without restoring anything."""
+    state = torch.load(directory / STATE, weights_only=True, map_location="cpu")
+    return int(state["position"]["step"])
+
+
 def load_checkpoint(
     directory: Path,
     model: torch.nn.Module,

@@ -83,6 +83,19 @@ def _resumed(model, optimizer, scheduler, plan):  # StreamPlan -> (DataPosition,
     return position, history
 
 
+def _checkpointed_step() -> int:
+    """The step the latest checkpoint continues from (0 without one), weights not loaded."""
+    import ray.train
+
+    from components.training.checkpoint import checkpointed_step
+
+    checkpoint = ray.train.get_checkpoint()
+    if not checkpoint:
+        return 0
+    with checkpoint.as_directory() as ckpt_dir:
+        return checkpointed_step(Path(ckpt_dir))
+
+
 def _report_checkpoint(step_fn, record: dict, history: list, plan, rank: int, logger):
     # step_fn: the TrainStep, whose model, optimiser and scheduler are checkpointed
     """After `record`'s step: peak memory of every rank into the metrics (and MLflow), and the
@@ -117,11 +130,11 @@ def _data_stream(loop, plan, rank: int, start_step: int):
     from components.training.ray_ingest import stream
     from components.training.shuffle_window import local_batches
 
-    pieces = plan.pieces(rank, start_step)
+    windows = plan.window_pieces(rank, start_step)
     cfg = loop.train
     rows = stream(
         loop.corpus,
-        pieces,
+        windows,
         loop.excluded(),
         loop.transform(),
         loop.tokenizer,
@@ -129,8 +142,8 @@ def _data_stream(loop, plan, rank: int, start_step: int):
         cfg.data_cpus_per_worker,
         name=f"clip-ingest-{loop.mlflow_run_id or 'run'}-rank{rank}",
     )
-    for step, batch, waited in local_batches(plan, rank, start_step, rows):
-        yield step, batch["image"], batch["tokens"], waited
+    batches = local_batches(plan, rank, start_step, rows)  # `stream` has started reading
+    return ((step, b["image"], b["tokens"], waited) for step, b, waited in batches)
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -154,6 +167,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     plan = loop.stream_plan(world)
     total_steps = plan.total_steps
+    # the data stream starts reading its first window now, while the model is built and the
+    # checkpoint restored: that first read is most of the time a step ever waits on data
+    start = _checkpointed_step()
+    stream = _data_stream(loop, plan, rank, start)
 
     model, ddp_model, device = _prepared_model(loop)
     # the optimiser and a restored state live on the device the parameters now have
@@ -162,6 +179,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         optimizer, lambda s: cosine_with_warmup(s, cfg.warmup_steps, total_steps)
     )
     position, history = _resumed(model, optimizer, scheduler, plan)
+    if position.step != start:
+        raise RuntimeError(f"the checkpoint said step {start}, then {position.step}")
     forward = torch.compile(ddp_model) if cfg.compile else ddp_model
     step_fn = TrainStep(
         model,
@@ -186,7 +205,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             system_metrics_interval_s=cfg.system_metrics_interval_s,
         )
         logger.start(nodes, position)
-    stream = _data_stream(loop, plan, rank, position.step)
     for step, pixels, token_ids, waited in stream:
         started = time.perf_counter()
         images = torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2)  # [B, 3, S, S]

@@ -146,22 +146,28 @@ class StreamPlan:
         start = row // self.window * self.window
         return pass_index, start, row - start
 
-    def pieces(self, rank: int, start_step: int) -> list[Piece]:
-        """What `rank` reads to go from `start_step` to the end of the run: from the start of
-        the window holding `start_step` (whole shards before it are skipped by count, unread),
-        pass after pass, up to the end of the window holding the last step."""
+    def window_pieces(self, rank: int, start_step: int) -> list[list[Piece]]:
+        """What `rank` reads to go from `start_step` to the end of the run, window by window:
+        from the start of the window holding `start_step` (whole shards before it are skipped
+        by count, unread), pass after pass, up to the end of the window holding the last
+        step."""
         if start_step >= self.total_steps:
             return []
-        first_pass, start_row, _ = self.window_start(start_step)
-        last_pass, last_start, consumed = self.window_start(self.total_steps - 1)
-        pieces: list[Piece] = []
-        for pass_index in range(first_pass, last_pass + 1):
-            begin = start_row if pass_index == first_pass else 0
-            end = self.pass_rows(pass_index)
-            if pass_index == last_pass:
-                end = min(end, last_start + self.window)
-            pieces += _pieces_between(self.plan(pass_index), rank, pass_index, begin, end)
-        return pieces
+        pass_index, begin, _ = self.window_start(start_step)
+        last_pass, last_begin, _ = self.window_start(self.total_steps - 1)
+        out = []
+        while (pass_index, begin) <= (last_pass, last_begin):
+            size = min(self.window, self.pass_rows(pass_index) - begin)
+            out.append(
+                _pieces_between(self.plan(pass_index), rank, pass_index, begin, begin + size)
+            )
+            begin += size
+            if begin >= self.pass_rows(pass_index):
+                pass_index, begin = pass_index + 1, 0
+        return out
+
+    def pieces(self, rank: int, start_step: int) -> list[Piece]:
+        return [piece for window in self.window_pieces(rank, start_step) for piece in window]
 
     def windows(self, pass_index: int, begin: int) -> list[int]:
         """The sizes of the pass's windows from in-pass row `begin` (a window start) on."""

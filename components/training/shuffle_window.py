@@ -45,6 +45,10 @@ class _Rows:
             if rows:
                 self._held.append(batch)
                 self._held_rows += rows
+        if len(self._held) == 1 and self._held_rows == n:  # a whole window: no copy
+            (joined,) = self._held
+            self._held, self._held_rows = [], 0
+            return joined
         joined = {k: np.concatenate([b[k] for b in self._held]) for k in self._held[0]}
         rest = {k: v[n:] for k, v in joined.items()}
         self._held, self._held_rows = (

@@ -89,7 +89,7 @@ def _check_corpus_fits(corpus, side: int) -> None:
         )
 
 
-def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking):
+def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking, corpus_uri: str):
     """Reopen the MLflow run of a run being resumed, or start one and record it with the
     run's spec in its storage folder (before any step, so even a run killed early resumes)."""
     import mlflow
@@ -115,6 +115,9 @@ def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking):
     mlflow.set_tags(
         {
             **lineage_tags(tracking),
+            # what the workers read: the manifest's hash (wherever it lives) and its location
+            "data_manifest_sha256": spec["corpus"],
+            "clip.train_corpus": corpus_uri,
             "stage": "train",
             "clip.train_run": name,
             "clip.train_storage": storage.run_uri(name),
@@ -183,7 +186,7 @@ def train(cfg: TrainInputs, run_name: str | None = None) -> TrainOutputs:
     spec = run_spec(loop, manifest_sha256(loop.corpus))
 
     configure_mlflow(cfg.tracking)
-    run, resumed = _open_mlflow_run(storage, name, spec, cfg.tracking)
+    run, resumed = _open_mlflow_run(storage, name, spec, cfg.tracking, loop.corpus.uri)
     with run:
         run_id = run.info.run_id
         if not resumed:

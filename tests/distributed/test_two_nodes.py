@@ -93,6 +93,8 @@ def test_workers_on_two_nodes_checkpoint_to_s3(aws_env, s3, two_node_cluster, tr
     worker_nodes = json.loads(tags["ray.worker_nodes"])
     assert len(worker_nodes) == 2 and set(worker_nodes) == cluster_nodes  # one worker per node
     assert tags["clip.train_storage"] == f"s3://{s3.bucket}/ray-runs/two-nodes"
+    assert tags["clip.train_corpus"] == f"s3://{s3.bucket}/corpus"  # read from S3 alone
+    assert len(tags["data_manifest_sha256"]) == 64
 
     listed = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix="ray-runs/two-nodes/")
     keys = {o["Key"] for o in listed.get("Contents", [])}

@@ -75,7 +75,16 @@ def test_pieces_in_order_minus_the_quarantine(corpus: Path, local_ray) -> None:
     excluded = {shard: keys for shard, (_, keys) in index.items()}
     pieces = [Piece(0, "shards/s2.tar", 2, 5), Piece(0, "shards/s1.tar", 0, 3)]
     tokenizer = _tokenizer()
-    batches = list(stream(location, pieces, excluded, eval_transform(SIDE), tokenizer.to_dict(), 7))
+    batches = list(
+        stream(
+            location,
+            [pieces[:1], pieces[1:]],
+            excluded,
+            eval_transform(SIDE),
+            tokenizer.to_dict(),
+            7,
+        )
+    )
     keys = [str(k) for b in batches for k in b["key"]]
     # s2 without k205: k200 k201 | k202 k203 k204 k206 k207 ; s1 without k101: k100 k102 k103
     assert keys == ["k202", "k203", "k204", "k206", "k207", "k100", "k102", "k103"]
@@ -88,7 +97,16 @@ def test_pieces_in_order_minus_the_quarantine(corpus: Path, local_ray) -> None:
         options = tokenizer([f"cap {key}", f"other {key}"]).numpy()
         assert any(np.array_equal(row, option) for option in options)
     # the caption drawn is a function of (seed, pass, key): the same on a second read
-    again = list(stream(location, pieces, excluded, eval_transform(SIDE), tokenizer.to_dict(), 7))
+    again = list(
+        stream(
+            location,
+            [pieces[:1], pieces[1:]],
+            excluded,
+            eval_transform(SIDE),
+            tokenizer.to_dict(),
+            7,
+        )
+    )
     assert np.array_equal(np.concatenate([b["tokens"] for b in again]), tokens)
 
 
@@ -96,7 +114,7 @@ def test_a_shard_shorter_than_its_manifest_is_a_clear_error(corpus: Path, local_
     location = CorpusLocation.of(corpus)
     pieces = [Piece(0, "shards/s0.tar", 8, 5)]  # 10 samples, 13 promised
     with pytest.raises(Exception, match="holds 10 samples after the quarantine, fewer than"):
-        list(stream(location, pieces, {}, eval_transform(SIDE), _tokenizer().to_dict(), 0))
+        list(stream(location, [pieces], {}, eval_transform(SIDE), _tokenizer().to_dict(), 0))
 
 
 def test_names_outside_the_corpus_are_refused(corpus: Path) -> None:
