@@ -75,16 +75,14 @@ def test_pieces_in_order_minus_the_quarantine(corpus: Path, local_ray) -> None:
     excluded = {shard: keys for shard, (_, keys) in index.items()}
     pieces = [Piece(0, "shards/s2.tar", 2, 5), Piece(0, "shards/s1.tar", 0, 3)]
     tokenizer = _tokenizer()
-    batches = list(
-        stream(
-            location,
-            [pieces[:1], pieces[1:]],
-            excluded,
-            eval_transform(SIDE),
-            tokenizer.to_dict(),
-            7,
-        )
-    )
+    windows = [pieces[:1], pieces[1:]]  # one Ray Data execution each
+
+    def read() -> list[dict]:
+        return list(stream(location, windows, excluded, eval_transform(SIDE), tok, 7))
+
+    tok = tokenizer.to_dict()
+    batches = read()
+    assert [len(b["key"]) for b in batches] == [5, 3]
     keys = [str(k) for b in batches for k in b["key"]]
     # s2 without k205: k200 k201 | k202 k203 k204 k206 k207 ; s1 without k101: k100 k102 k103
     assert keys == ["k202", "k203", "k204", "k206", "k207", "k100", "k102", "k103"]
@@ -97,16 +95,7 @@ def test_pieces_in_order_minus_the_quarantine(corpus: Path, local_ray) -> None:
         options = tokenizer([f"cap {key}", f"other {key}"]).numpy()
         assert any(np.array_equal(row, option) for option in options)
     # the caption drawn is a function of (seed, pass, key): the same on a second read
-    again = list(
-        stream(
-            location,
-            [pieces[:1], pieces[1:]],
-            excluded,
-            eval_transform(SIDE),
-            tokenizer.to_dict(),
-            7,
-        )
-    )
+    again = read()
     assert np.array_equal(np.concatenate([b["tokens"] for b in again]), tokens)
 
 
