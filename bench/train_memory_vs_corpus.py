@@ -4,11 +4,13 @@ Writes synthetic corpora (JPEG images with captions, WebDataset shards of 1,000 
 manifest), then, in one process run and one local Ray per size, runs the streaming ingest of
 every worker exactly as training does (the plan, Ray Data's read + map_batches, the shuffle
 window, the local batches) over a full pass, in `world` Ray actors of 1 CPU. Prints, per size:
-peak RSS per worker (MiB), samples/s; then RSS(16N)/RSS(N) (goal <= 1.10) and the throughput
-ratio (goal >= 0.9).
+peak private RSS per worker (MiB: resident minus shared, sampled every 50 ms; the object store's
+shared pages that a reader maps are not the worker's), samples/s; then RSS(16N)/RSS(N)
+(goal <= 1.10) and the throughput ratio (goal >= 0.9).
 
     python bench/train_memory_vs_corpus.py                  # 4k/64k at 64 px, 2k/32k at 224 px
     python bench/train_memory_vs_corpus.py --sizes 4000:64  # one pair
+    (--buffer-mb: the shuffle window, 8 MiB by default so that N already fills whole windows)
 """
 
 from __future__ import annotations
@@ -82,32 +84,54 @@ def _worker_class():
     class IngestWorker:
         """One training worker's data path, without the model: what its memory holds."""
 
-        def run(self, corpus: str, rank: int, world: int, batch: int, size: int, tok: dict):
-            import resource
+        def run(self, corpus: str, counts: dict, rank: int, world: int, batch: int, size: int,
+                tok: dict, mb: float):  # fmt: skip
+            import threading
+
+            import psutil
 
             from components.data.corpus.location import CorpusLocation
-            from components.data.corpus.manifest import shard_index
             from components.model.preprocess import train_transform
             from components.training.ray_ingest import stream
             from components.training.shard_plan import StreamPlan
             from components.training.shuffle_window import local_batches
 
-            location = CorpusLocation.of(corpus)
-            counts = {s: n for s, (n, _) in shard_index(location, "train").items()}
-            window = 128 * 2**20 // (3 * size * size)  # train.shuffle_buffer_mb's default
+            def private_mb() -> float:  # resident and not shared: the object store's pages,
+                info = psutil.Process().memory_info()  # mapped by every reader, do not count
+                return (info.rss - info.shared) / 2**20
+
+            window = int(mb * 2**20) // (3 * size * size)  # as train.shuffle_buffer_mb
             plan = StreamPlan(counts, 0, world, batch, 1, None, window)
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            before, peak, done = private_mb(), [0.0], threading.Event()
+
+            def sample() -> None:
+                while not done.is_set():
+                    peak[0] = max(peak[0], private_mb())
+                    done.wait(0.05)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
             started = time.perf_counter()
+            windows = plan.window_pieces(rank, 0)
             rows = stream(
-                location, plan.window_pieces(rank, 0), {}, train_transform(size, None), tok, 0
+                CorpusLocation.of(corpus), windows, {}, train_transform(size, None), tok, 0
             )
-            samples = waited = 0.0
-            for _, local, wait in local_batches(plan, rank, 0, rows):
+            samples, total, quarters = 0, plan.pass_rows(0), []
+            for _, local, _ in local_batches(plan, rank, 0, rows):
                 samples += len(local["tokens"])
-                waited += wait
+                if samples * 4 >= total * (len(quarters) + 1):  # the peak so far, per quarter
+                    quarters.append(round(peak[0], 1))
             seconds = time.perf_counter() - started
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            return {"rss_mb": peak, "rss_before_mb": before, "samples": samples, "s": seconds}
+            done.set()
+            sampler.join()
+            return {
+                "rss_mb": peak[0],
+                "rss_before_mb": before,
+                "samples": samples,
+                "s": seconds,
+                "window": plan.window,
+                "quarters": quarters,
+            }
 
     return IngestWorker
 
@@ -147,13 +171,15 @@ class RaySampler:
         self._thread.join()
 
 
-def measure(corpus: Path, size: int, world: int, batch: int) -> dict:
+def measure(corpus: Path, size: int, world: int, batch: int, mb: float) -> dict:
     import ray
 
-    from components.data.corpus.manifest import split_captions
+    from components.data.corpus.manifest import shard_index, split_captions
     from components.model.config import load_config
     from components.model.tokenizers import build_tokenizer
 
+    # what the driver hands the workers (LoopConfig.shards): not read in the measured workers
+    counts = {shard: kept for shard, (kept, _) in shard_index(corpus, "train").items()}
     text_cfg = load_config("clip-tiny").text_cfg
     tokenizer = build_tokenizer("word", split_captions(corpus, "train"), text_cfg, Path("."))
     ray.init(
@@ -168,8 +194,8 @@ def measure(corpus: Path, size: int, world: int, batch: int) -> dict:
         started = time.perf_counter()
         with RaySampler() as sampler:
             results = ray.get(
-            [a.run.remote(str(corpus), r, world, batch, size, tokenizer.to_dict()) for r, a in
-             enumerate(actors)]
+            [a.run.remote(str(corpus), counts, r, world, batch, size, tokenizer.to_dict(), mb)
+             for r, a in enumerate(actors)]
             )  # fmt: skip
         wall = time.perf_counter() - started
     finally:
@@ -181,6 +207,8 @@ def measure(corpus: Path, size: int, world: int, batch: int) -> dict:
         "ray_total_mb": sampler.peak_mb,
         "samples_per_s": samples / wall,
         "samples": samples,
+        "window": results[0]["window"],
+        "quarters": [max(q) for q in zip(*(r["quarters"] for r in results), strict=False)],
     }
 
 
@@ -190,6 +218,9 @@ def main() -> None:
     parser.add_argument("--factor", type=int, default=16)
     parser.add_argument("--world", type=int, default=2)
     parser.add_argument("--batch", type=int, default=128)
+    # a window smaller than N's share per worker, so N and 16N both hold full windows: what
+    # is left to grow with the corpus is then anything but the window
+    parser.add_argument("--buffer-mb", type=float, default=8.0)
     args = parser.parse_args()
     lines = []
     for pair in args.sizes:
@@ -204,12 +235,14 @@ def main() -> None:
                     f"[bench] wrote {count} samples at {side} px "
                     f"in {time.perf_counter() - t0:.0f} s"
                 )
-                figures[count] = measure(root, side, args.world, args.batch)
+                figures[count] = measure(root, side, args.world, args.batch, args.buffer_mb)
                 f = figures[count]
                 print(
-                    f"[bench] N={count:>6} side={side}: peak RSS/worker {f['rss_mb']:.0f} MiB "
+                    f"[bench] N={count:>6} side={side} window={f['window']}: peak private RSS "
+                    f"per worker {f['rss_mb']:.0f} MiB "
                     f"(after start {f['rss_before_mb']:.0f}); all Ray processes, private "
-                    f"{f['ray_total_mb']:.0f} MiB; {f['samples_per_s']:.0f} samples/s"
+                    f"{f['ray_total_mb']:.0f} MiB; {f['samples_per_s']:.0f} samples/s; worker "
+                    f"peak after each quarter of the pass {f['quarters']} MiB"
                 )
         small, big = figures[n], figures[n * args.factor]
         lines.append(

@@ -71,12 +71,16 @@ def local_batches(
     while True:
         for size in plan.windows(pass_index, begin):
             waited = rows.waited_s
-            window = rows.take(size)
             order = window_order(plan.seed, pass_index, rank, begin, size)
-            window = {k: v[order] for k, v in window.items()}
+            # one permuted window alive at a time: the previous one was dropped with its last
+            # batch, which was a copy (a view would keep the whole window alive meanwhile)
+            window = {k: v[order] for k, v in rows.take(size).items()}
             wait = rows.waited_s - waited
             for offset in range(drop, size, local):
-                yield step, {k: v[offset : offset + local] for k, v in window.items()}, wait
+                batch = {k: v[offset : offset + local].copy() for k, v in window.items()}
+                if offset + local >= size:
+                    window = {}
+                yield step, batch, wait
                 wait = 0.0
                 step += 1
                 if step == plan.total_steps:
