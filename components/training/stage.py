@@ -73,7 +73,7 @@ def model_config(model: ModelConfig, loss: str):  # -> CLIPConfig
     return cfg
 
 
-def _check_corpus_fits(corpus, side: int) -> None:
+def _check_corpus_fits(corpus, model_name: str, side: int) -> None:
     """The corpus (built, or pulled, perhaps with another data.image_size than the params say)
     must store images at least as large as the model's input: refused here, before the
     tokenizer is learned or Ray starts, not as a shape error inside the workers."""
@@ -83,9 +83,9 @@ def _check_corpus_fits(corpus, side: int) -> None:
     stored = stored_side(corpus)
     if stored is not None and stored < side:
         raise ConfigError(
-            f"the corpus at {corpus.uri} stores {stored} px images but the model takes {side} "
-            f"px: rebuild it with --set data.image_size={side} (or more), or choose a smaller "
-            "model"
+            f"the corpus at {corpus.uri} stores {stored} px images but model {model_name} "
+            f"takes {side} px: rebuild it with --set data.image_size={side} (or more), or "
+            "choose a smaller model"
         )
 
 
@@ -140,7 +140,7 @@ def build_loop_config(cfg: TrainInputs):  # -> (LoopConfig, CLIP, tokenizer)
 
     architecture = model_config(cfg.model, cfg.train.loss)
     corpus = training_corpus(cfg)
-    _check_corpus_fits(corpus, architecture.vision_cfg.image_size)
+    _check_corpus_fits(corpus, cfg.model.name, architecture.vision_cfg.image_size)
     exclude = load_quarantined_ids(VALIDATION.path(cfg.paths.workdir))
     tokenizer = _train_tokenizer(cfg, corpus, exclude)
     model = create_model(architecture, cfg.services.data_cache)

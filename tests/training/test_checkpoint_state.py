@@ -17,6 +17,7 @@ from components.training.checkpoint import (
 )
 from components.training.optim import cosine_with_warmup, make_optimizer
 from components.training.rng import capture_rng, restore_rng
+from components.training.shard_plan import StreamPlan
 
 
 def _draws() -> tuple[list[float], float, list[float]]:
@@ -33,12 +34,21 @@ def test_rng_states_round_trip():
 
 
 def test_data_position_mid_epoch():
-    pos = DataPosition.at(step=9, dataset_size=100, global_batch_size=16, seed=0)
-    # 100 // 16 = 6 steps per epoch: step 9 is the fourth batch of epoch 1
-    assert (pos.epoch, pos.batch_in_epoch, pos.samples_seen) == (1, 3, 144)
-    pos.check_compatible(100, 16, 0)
+    plan = StreamPlan({"train/0.tar": 60, "train/1.tar": 40}, seed=0, world=1, global_batch=16,
+                      epochs=3)  # fmt: skip
+    pos = DataPosition.at(9, plan)
+    # 100 // 16 = 6 steps per pass: step 9 is the fourth batch of pass (and epoch) 1
+    assert (pos.epoch, pos.data_pass, pos.samples_seen, pos.world) == (1, 1, 144, 1)
+    pos.check_compatible(DataPosition.at(9, plan))
+    other = StreamPlan(plan.counts, seed=0, world=1, global_batch=32, epochs=3)
     with pytest.raises(ValueError, match="global_batch_size 16 -> 32"):
-        pos.check_compatible(100, 32, 0)
+        pos.check_compatible(DataPosition.at(9, other))
+    wider = StreamPlan(plan.counts, seed=0, world=2, global_batch=16, epochs=3)
+    with pytest.raises(ValueError, match="world 1 -> 2"):
+        pos.check_compatible(DataPosition.at(9, wider))
+
+
+PLAN = StreamPlan({"train/0.tar": 100}, seed=0, world=1, global_batch=16, epochs=2)
 
 
 def _parts(seed: int):
@@ -56,7 +66,7 @@ def test_checkpoint_restores_training_exactly(tmp_path):
         loss.backward()
         optimizer.step()
         scheduler.step()
-    position = DataPosition.at(2, 100, 16, 0)
+    position = DataPosition.at(2, PLAN)
     save_checkpoint(tmp_path, model, optimizer, scheduler, position, [{"step": 1}, {"step": 2}])
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic writes left no temporary file
     want = _draws()
@@ -82,7 +92,7 @@ def test_training_state_refuses_pickled_objects(tmp_path):
             return (print, ("unpickled!",))
 
     model, optimizer, scheduler = _parts(0)
-    save_checkpoint(tmp_path, model, optimizer, scheduler, DataPosition.at(0, 100, 16, 0), [])
+    save_checkpoint(tmp_path, model, optimizer, scheduler, DataPosition.at(0, PLAN), [])
     torch.save({"step": 1, "payload": Sneaky()}, tmp_path / STATE)
     with pytest.raises(Exception, match="Weights only load failed"):
         load_checkpoint(tmp_path, *_parts(1))
