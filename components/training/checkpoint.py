@@ -18,6 +18,7 @@ from components.training.rng import capture_rng, restore_rng
 from components.training.shard_plan import StreamPlan
 
 WEIGHTS, STATE, HISTORY = "model.safetensors", "train_state.pt", "history.json"
+POSITION = "position.json"  # the data position alone: read before the weights, without them
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,13 @@ def save_checkpoint(
     }
     _atomic_write(directory / STATE, lambda p: torch.save(state, p))
     _atomic_write(directory / HISTORY, lambda p: p.write_text(json.dumps(history)))
+    _atomic_write(directory / POSITION, lambda p: p.write_text(json.dumps(asdict(position))))
 
 
 def checkpointed_step(directory: Path) -> int:
     """The step a checkpoint continues from, read without restoring anything."""
+    if (directory / POSITION).is_file():  # a few bytes, not the optimiser's state
+        return int(json.loads((directory / POSITION).read_text())["step"])
     state = torch.load(directory / STATE, weights_only=True, map_location="cpu")
     return int(state["position"]["step"])
 

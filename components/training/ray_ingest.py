@@ -220,6 +220,10 @@ class WindowReader:
     it; an actor is replaced every RECYCLE_EVERY windows, so nothing grows with the corpus."""
 
     def __init__(self, group, location, excluded, transform, tokenizer: str, seed: int):
+        import logging
+
+        # one "Dataset ... execution finished" line per window would flood the driver's log
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         _use_reservation(group)
         self.args = (location, excluded, transform, tokenizer, seed)
 

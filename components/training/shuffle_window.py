@@ -61,7 +61,8 @@ def local_batches(
     plan: StreamPlan, rank: int, start_step: int, batches: Iterator[Batch]
 ) -> Iterator[tuple[int, Batch, float]]:
     """(global step, this rank's local batch, seconds waited on data for it) from `start_step`
-    to the end of the run. `batches`: the rows of `plan.pieces(rank, start_step)`, in order."""
+    to the end of the run. `batches`: the rows of `plan.window_pieces(rank, start_step)`,
+    in order."""
     if start_step >= plan.total_steps:
         return
     rows = _Rows(batches)

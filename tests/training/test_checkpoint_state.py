@@ -12,6 +12,7 @@ from components.model.clip import create_model
 from components.training.checkpoint import (
     STATE,
     DataPosition,
+    checkpointed_step,
     load_checkpoint,
     save_checkpoint,
 )
@@ -69,6 +70,7 @@ def test_checkpoint_restores_training_exactly(tmp_path):
     position = DataPosition.at(2, PLAN)
     save_checkpoint(tmp_path, model, optimizer, scheduler, position, [{"step": 1}, {"step": 2}])
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic writes left no temporary file
+    assert checkpointed_step(tmp_path) == 2  # read from position.json, without the state
     want = _draws()
 
     fresh, fresh_opt, fresh_sched = _parts(1)
