@@ -101,7 +101,14 @@ BUILD = Stage(
     (CORPUS,),
     ("data", "checks"),
     "components.data.stage:build",
-    lambda s: BuildInputs(data=s.data, limits=s.validate_, paths=s.paths, s3=s.services.s3),
+    lambda s: BuildInputs(
+        data=s.data,
+        limits=s.validate_,
+        paths=s.paths,
+        s3=s.services.s3,
+        ray_address=s.services.ray_address,
+        ray_temp_dir=s.services.ray_temp_dir,
+    ),  # fmt: skip
     in_dvc=False,
 )
 VALIDATE = Stage(

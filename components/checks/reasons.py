@@ -28,7 +28,7 @@ class Reason(StrEnum):
     # a user's reference to an image (a table cell, a shard), refused before a byte is read
     EMPTY_IMAGE_FIELD = "empty_image_field"  # the table's image cell is empty
     IMAGE_FIELD_NOT_TEXT = "image_field_not_text"  # the image column holds bytes or numbers
-    UNSUPPORTED_URL = "unsupported_url"  # a scheme the build does not fetch (http, ftp, file...)
+    UNSUPPORTED_URL = "unsupported_url"  # a scheme the build does not fetch (ftp, file...)
     INVALID_REFERENCE = "invalid_reference"  # not a path or URL at all (a NUL byte, no key)
     OUTSIDE_ROOT = "outside_root"  # resolves outside the data roots: '..', absolute, symlink
     MISSING_FILE = "missing_file"
@@ -36,6 +36,22 @@ class Reason(StrEnum):
     UNREADABLE_FILE = "unreadable_file"  # exists, but reading it failed (permissions, I/O)
     FILE_TOO_LARGE = "file_too_large"  # above validate.max_image_bytes: never read
     MALFORMED_ROW = "malformed_row"  # a CSV row with another number of fields than the header
+    # an http(s) URL, fetched (components/data/fetch/): the answer, or why there was none
+    HTTP_400 = "http_400"
+    HTTP_401 = "http_401"
+    HTTP_403 = "http_403"
+    HTTP_404 = "http_404"
+    HTTP_410 = "http_410"
+    HTTP_429 = "http_429"  # still too many requests after the retries
+    HTTP_500 = "http_500"
+    HTTP_502 = "http_502"
+    HTTP_503 = "http_503"
+    HTTP_504 = "http_504"
+    HTTP_ERROR = "http_error"  # any other status but 200 (the detail names it)
+    TIMEOUT = "timeout"  # no answer, or not all of it, within data.fetch_timeout_s
+    UNREACHABLE = "unreachable"  # the name does not resolve, or the connection is refused/reset
+    TOO_MANY_REDIRECTS = "too_many_redirects"  # more than data.fetch_max_redirects hops
+    PRIVATE_ADDRESS = "private_address"  # resolves to loopback, private or link-local addresses
     # the image
     ZERO_BYTES = "zero_bytes"
     NOT_AN_IMAGE = "not_an_image"

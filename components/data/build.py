@@ -21,19 +21,21 @@ from typing import Any
 
 from components.checks.limits import SampleLimits
 from components.data.corpus.card import CARD, make_card, write_card
+from components.data.corpus.images import Rendered
 from components.data.corpus.manifest import MANIFEST, write_manifest
 from components.data.corpus.plan import PlannedSample, plan_samples
 from components.data.corpus.records import SourceImage
 from components.data.corpus.rejections import REJECTED, count_reasons, write_rejected
-from components.data.corpus.render import Rendered, render_all
+from components.data.corpus.render import render_all
 from components.data.corpus.webdataset import write_shard
 from components.data.errors import DataSourceError
+from components.data.fetch.fetch_log import FETCHED, write_fetch_log
 from components.data.sources.debian_sources import load_debian_sources
 from components.data.sources.noto_emoji import load_noto
 from components.data.sources.npm_packages import fetch_npm_package, parse_spec, tarball_path
 from components.data.sources.openmoji import load_openmoji
 from components.data.sources.twemoji import load_twemoji
-from components.data.sources.user_sources import load_user_sources
+from components.data.sources.user_sources import FetchContext, load_user_sources
 from components.settings import DataConfig, S3Access
 from components.tracking.hashing import sha256_file
 
@@ -54,6 +56,15 @@ MAX_WORKERS = 8
 OPTIONAL_KEYS = ("extra_train_packages", "user_sources", "user_roots", "debian_sources")
 # keys that only mean something with debian_sources on: left out of the card otherwise
 DEBIAN_ONLY_KEYS = ("debian_max_images_per_source", "label_set_max_per_class")
+USER_ONLY_KEYS = ("max_stored_side",)
+# how URLs are fetched changes what is fetched only through failures, which fetched.parquet
+# records: left out of the card, so a retry with more patience does not make another corpus;
+# nor does how it is versioned
+NOT_CORPUS_KEYS = (
+    "dvc_local_cache",  # how the corpus is versioned, not what it holds
+    "fetch_timeout_s", "fetch_deadline_s", "fetch_retries", "fetch_max_redirects",
+    "fetch_actors", "fetch_threads",
+)  # fmt: skip
 
 
 def _load(spec: str, sources_dir: Path, include_skin_tones: bool) -> tuple[list[SourceImage], dict]:
@@ -139,7 +150,7 @@ def _write_shards(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     (root / "shards").mkdir()
-    rendered = render_all([p.image for p in planned], cfg.image_size, workers)
+    rendered = render_all([p.image for p in planned], cfg.image_size, cfg.max_stored_side, workers)
     rows: list[dict[str, Any]] = []
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns) as progress:
@@ -159,9 +170,13 @@ def _write_shards(
 
 
 def _card_params(cfg: DataConfig, limits: SampleLimits) -> dict[str, Any]:
-    params = cfg.model_dump(mode="json")
+    params = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in NOT_CORPUS_KEYS}
     if not cfg.debian_sources:
         params = {k: v for k, v in params.items() if k not in DEBIAN_ONLY_KEYS}
+    if not cfg.user_sources:
+        params = {
+            k: v for k, v in params.items() if k not in (*USER_ONLY_KEYS, "fetch_private_addresses")
+        }
     params = {k: v for k, v in params.items() if k not in OPTIONAL_KEYS or v}
     if cfg.user_sources:  # the limits decide which user samples are in
         params["user_sample_limits"] = limits.model_dump(mode="json")
@@ -191,6 +206,7 @@ def build_corpus(
     limits: SampleLimits | None = None,
     workers: int | None = None,
     s3: S3Access | None = None,
+    fetching: FetchContext | None = None,
 ) -> dict[str, Any]:
     """Build the corpus into `out_dir` and return its card.
 
@@ -199,7 +215,9 @@ def build_corpus(
     are checked against `limits` (the validate section; its defaults when None) at the source:
     the rejected ones are listed in rejected.parquet and none of their bytes is stored.
     `workers` threads check and rasterise images (default: the machine's cores, at most 8);
-    `s3` reaches user sources on S3 (default: AWS with boto3's own credential sources).
+    `s3` reaches user sources on S3 (default: AWS with boto3's own credential sources);
+    `fetching` says which Ray cluster fetches http(s) URLs (default: a local one); the previous
+    corpus in `out_dir` answers the URLs it fetched already (fetched.parquet).
     """
     sources_dir, out_dir = Path(sources_dir), Path(out_dir).absolute()
     limits = limits or SampleLimits()
@@ -209,7 +227,8 @@ def build_corpus(
     sources: dict[str, Any] = {"train": train_source, "heldout": heldout_source}
     taken = {image.source for image in [*train, *heldout]}
     extra, sources["extra_train"] = _load_extra_styles(cfg, sources_dir, taken)
-    user = load_user_sources(cfg, limits, workers, s3 or S3Access())
+    fetching = (fetching or FetchContext())._replace(previous=out_dir)
+    user = load_user_sources(cfg, limits, workers, s3 or S3Access(), fetching)
     sources["user"] = user.provenance
     debian, sources["debian"] = load_debian_sources(cfg, workers)
     planned = plan_samples(cfg, train, heldout, extra, user.images, debian)
@@ -224,6 +243,8 @@ def build_corpus(
         if cfg.user_sources:  # what the source checks refused: references, never bytes
             write_rejected(user.rejected, building / REJECTED)
             card["rejected"] = {"total": len(user.rejected), **count_reasons(user.rejected)}
+        if user.fetched:  # every URL's answer: what a rebuild need not fetch again
+            write_fetch_log(user.fetched, building / FETCHED)
         write_card(card, building / CARD)
         _swap_in(building, out_dir)
     finally:

@@ -10,5 +10,10 @@ from components.settings import BuildInputs
 def build(cfg: BuildInputs) -> dict[str, Any]:
     """Build shards + manifest + card from the installed sources; returns the card."""
     from components.data.build import build_corpus
+    from components.data.sources.user_sources import FetchContext
 
-    return build_corpus(cfg.data, cfg.paths.sources, cfg.paths.data, limits=cfg.limits, s3=cfg.s3)
+    fetching = FetchContext(cfg.ray_address, cfg.ray_temp_dir)
+    return build_corpus(
+        cfg.data, cfg.paths.sources, cfg.paths.data, limits=cfg.limits, s3=cfg.s3,
+        fetching=fetching,
+    )  # fmt: skip

@@ -43,6 +43,24 @@ class DataConfig(_Frozen):
     # Where a user table's image references may point: local folders and s3:// prefixes. Empty:
     # each table's own folder (or S3 prefix). Anything else is refused as outside_root, unread.
     user_roots: list[str] = Field(default_factory=list)
+    # A user's image is stored as given (a JPEG stays a JPEG, aspect ratio kept) unless its
+    # shorter side is above this: then resized to it, once (components/data/corpus/stored_image.py)
+    max_stored_side: int = Field(default=512, gt=0)
+    # how `dvc add` versions the corpus: true = through .dvc/cache, then `dvc push` (the
+    # default corpus is small); false = `dvc add --to-remote`: straight into the DVC remote
+    # (CLIP_DVC_REMOTE), no local copy: for corpora too large to hold twice (docs/decisions.md)
+    dvc_local_cache: bool = True
+    # http(s) URLs in user tables (components/data/fetch/): per connect and read, the whole
+    # body, retries of timeouts/5xx/429 (backoff 0.5 s, doubling), redirects followed; loopback
+    # and private addresses only when allowed (an intranet mirror; link-local never);
+    # Ray Data actors fetching at once, and threads in each
+    fetch_timeout_s: float = Field(default=10.0, gt=0)
+    fetch_deadline_s: float = Field(default=60.0, gt=0)
+    fetch_retries: int = Field(default=2, ge=0)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    fetch_private_addresses: bool = False
+    fetch_actors: int = Field(default=2, ge=1)
+    fetch_threads: int = Field(default=16, ge=1)
     # Debian-packaged sources (scripts/install_debian_sources.sh installs them), [] = off;
     # the caps apply only when some are named: images per captioned source (0 = all, seeded
     # choice) and images per class of a zero-shot label set (0 = all)
@@ -58,7 +76,8 @@ class ValidateConfig(SampleLimits):
 
     max_rejected_fraction: float = Field(ge=0.0, le=1.0)
     min_rows: int = Field(ge=0)
-    max_rows: int = Field(gt=0)
+    # null = no cap: a corpus of any size is checked (memory does not grow with it; issue 15)
+    max_rows: int | None = Field(default=None, gt=0)
     # Added by components/validation: the manifest's allowed split and source values (a new
     # source is a deliberate change, so an unknown one stops the gate).
     known_splits: tuple[str, ...] = Field(

@@ -39,6 +39,8 @@ class BuildInputs(_Frozen):
     limits: SampleLimits  # the validate section's per-sample limits, checked at the source
     paths: Paths
     s3: S3Access
+    ray_address: str | None = None  # the Ray cluster that fetches URLs; None: a local Ray
+    ray_temp_dir: str = "/tmp/ray-clip-pipeline"
 
 
 class ValidateInputs(_Frozen):

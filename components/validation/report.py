@@ -59,10 +59,10 @@ def describe_structural(outcome: ExpectationOutcome, limits: dict[str, Any]) -> 
     if outcome.name == "expect_table_columns_to_match_set":
         return outcome.observed or "its columns differ from the contract"
     if outcome.name == "expect_table_row_count_to_be_between":
-        return (
-            f"it has {outcome.observed} rows, outside validate.min_rows={limits['min_rows']:,}"
-            f"..max_rows={limits['max_rows']:,}"
-        )
+        cap = limits.get("max_rows")
+        upper = f"..max_rows={cap:,}" if cap is not None else " (no upper limit)"
+        lower = f"validate.min_rows={limits['min_rows']:,}"
+        return f"it has {outcome.observed} rows, outside {lower}{upper}"
     examples = ", ".join(outcome.unexpected_sample)
     knob = f"known_{outcome.column}s"
     verb = "has" if outcome.unexpected_count == 1 else "have"

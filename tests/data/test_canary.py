@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 from userdata import picture, write, write_csv
 
-from components.data.corpus.images import render_user_image
+from components.data.corpus.stored_image import store_user_image
 from components.settings import load_settings
 
 pytestmark = pytest.mark.timeout(600)
@@ -56,7 +56,7 @@ def _pixels(data: bytes) -> bytes:
 
 def _as_stored(data: bytes) -> bytes:
     """The pixels the build would store for these bytes (its rendering is deterministic)."""
-    return _pixels(render_user_image(data, load_settings("tiny").data.image_size))
+    return _pixels(store_user_image(data, load_settings("tiny").data.max_stored_side).data)
 
 
 def _pictures_in(blob: bytes) -> set[bytes]:

@@ -12,6 +12,7 @@ from components.checks.reasons import Reason
 from components.data.build import build_corpus
 from components.data.corpus.manifest import read_manifest
 from components.data.corpus.rejections import read_rejected
+from components.data.corpus.webdataset import iter_shard
 from components.data.errors import DataSourceError
 from components.data.sources.user_sources import load_user_sources
 from components.settings import S3Access, Services
@@ -20,6 +21,12 @@ from infra.local.seaweedfs import SeaweedS3
 pytestmark = pytest.mark.timeout(300)
 
 KEY, SECRET = "clip-user-data-key", "clip-user-data-secret-0123456789"
+# a 4:3 camera-sized JPEG, as img2dataset writes them: it must come out the same file
+PHOTO_4_3 = {
+    "jpg": picture(25, "JPEG", size=(640, 480)),
+    "txt": b"a four by three photo",
+    "json": b'{"caption": "a four by three photo"}',
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +53,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory):
         "shards/00001.tar": shard_bytes(
             {"000000001": img2dataset_sample(24, "another shard sample", "PNG", "png")}
         ),
+        "shards/00002.tar": shard_bytes({"000000002": PHOTO_4_3}),
     }
     for key, body in objects.items():
         client.put_object(Bucket=server.bucket, Key=key, Body=body)
@@ -70,10 +78,14 @@ def test_build_from_an_s3_table_and_s3_shards(
     cfg = user_cfg(small_cfg, user_sources=sources)
     card = build_corpus(cfg, sources_dir, tmp_path / "data", s3=_s3_access())
     rows = {r["caption"]: r for r in read_manifest(tmp_path / "data").to_pylist()}
-    assert card["counts"]["by_source"]["user"] == 3
-    assert [s["samples"] for s in card["sources"]["user"]] == [1, 2]
+    assert card["counts"]["by_source"]["user"] == 4
+    assert [s["samples"] for s in card["sources"]["user"]] == [1, 3]
     for caption in ("a picture on s3", "from a shard on s3", "another shard sample"):
-        assert rows[caption]["width"] == 32 and rows[caption]["source"] == "user"
+        assert rows[caption]["width"] == 40 and rows[caption]["source"] == "user"
+    photo = rows["a four by three photo"]
+    assert (photo["width"], photo["height"]) == (640, 480)  # not squashed
+    stored = dict(iter_shard(tmp_path / "data" / photo["shard"]))[photo["key"]]
+    assert stored["jpg"] == PHOTO_4_3["jpg"] and photo["n_bytes"] == len(PHOTO_4_3["jpg"])
     assert rows["a picture on s3"]["license"] == "CC0-1.0"
     refused = {r.row: r.reason for r in read_rejected(tmp_path / "data")}
     assert refused == {

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from PIL import Image
 from userdata import (
     img2dataset_sample,
     picture,
@@ -79,9 +77,8 @@ def test_csv_with_relative_paths(tmp_path, sources_dir, small_cfg, digest) -> No
         row = rows[caption]
         assert row["id"] == "user-" + hashlib.sha256(images[i]).hexdigest()[:16]
         assert row["split"] in {"train", "val"} and row["concept"] == caption
-        assert (row["width"], row["height"]) == (32, 32)  # rendered like the emoji
-        with Image.open(io.BytesIO(_members(tmp_path / "data", row)["png"])) as image:
-            assert image.format == "PNG" and image.mode == "RGB"
+        assert (row["width"], row["height"]) == (40, 28)  # as given: not squashed
+        assert _members(tmp_path / "data", row)["png"] == images[i]  # nor re-encoded
     assert rows["a red fox"]["captions"] == ["a red fox", "fox", "animal"]
     assert rows["a tree"]["captions"] == ["a tree", "oak", "tree"]
     assert rows["a blue car"]["license"] == "CC0" and rows["a red fox"]["license"] == "unknown"
@@ -119,7 +116,9 @@ def test_parquet_with_absolute_paths_and_list_captions(tmp_path, sources_dir, sm
     assert card["build"]["user_roots"] == roots and "rejected" not in card["sources"]["user"][0]
     assert rows["three"]["captions"] == ["three", "tres", "drei"]
     assert [rows[c]["license"] for c in ("one", "two", "three")] == ["CC-BY-4.0", "unknown", "MIT"]
-    assert all(r["n_bytes"] > 0 and r["width"] == 32 for r in rows.values())
+    for i, caption in enumerate(["one", "two", "three"]):  # JPEGs stay the JPEGs given
+        assert _members(tmp_path / "data", rows[caption])["jpg"] == paths[i].read_bytes()
+        assert rows[caption]["n_bytes"] == paths[i].stat().st_size
 
 
 def test_webdataset_shard_folder_and_glob(tmp_path, sources_dir, small_cfg) -> None:
@@ -148,7 +147,10 @@ def test_webdataset_shard_folder_and_glob(tmp_path, sources_dir, small_cfg) -> N
     assert captions == {"a jpeg photo", "a png drawing", "a webp", "caption from json"}
     assert card["counts"]["by_source"]["user"] == 4
     assert card["sources"]["user"][0]["kind"] == "webdataset"
-    assert all(r["width"] == r["height"] == 32 for r in rows)  # every one decoded and rendered
+    assert all((r["width"], r["height"]) == (40, 28) for r in rows)  # every one as given
+    stored = {r["caption"]: set(_members(tmp_path / "data", r)) for r in rows}
+    assert stored["a jpeg photo"] >= {"jpg"} and stored["a png drawing"] >= {"png"}
+    assert stored["caption from json"] >= {"webp"}
 
     by_glob = build_corpus(
         user_cfg(small_cfg, user_sources=[str(shards / "0000*.tar")]), sources_dir, tmp_path / "g"

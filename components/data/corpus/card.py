@@ -67,7 +67,9 @@ def make_card(
 
 
 def stored_side(corpus: Path | CorpusLocation) -> int | None:
-    """The smallest side of any stored image, from the card (None: a corpus without one)."""
+    """The side package images are rendered at (the card's data.image_size), else the smallest
+    side of any stored image; None: a corpus without a card. A user's photo is stored as given,
+    perhaps smaller: training's preprocessing scales it up like any other."""
     if isinstance(corpus, CorpusLocation):
         try:
             text = corpus.read_bytes(CARD).decode("utf-8")
@@ -78,7 +80,10 @@ def stored_side(corpus: Path | CorpusLocation) -> int | None:
         if not path.is_file():
             return None
         text = path.read_text(encoding="utf-8")
-    images = json.loads(text).get("images", {})
+    card = json.loads(text)
+    if isinstance(card.get("build", {}).get("image_size"), int):
+        return card["build"]["image_size"]
+    images = card.get("images", {})
     return min(images.get("width", {}).get("min", 0), images.get("height", {}).get("min", 0))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -13,6 +14,16 @@ from components.checks.image import ALLOWED_FORMATS, normalise_to_rgb
 # 5x slower to encode for 2% smaller files
 PNG_COMPRESS_LEVEL = 6
 WHITE = (255, 255, 255, 255)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A sample's image member as stored."""
+
+    ext: str  # the image member's extension
+    data: bytes
+    width: int
+    height: int
 
 
 def _rasterise_svg(path: Path, size: int) -> Image.Image:

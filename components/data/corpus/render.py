@@ -1,5 +1,6 @@
-"""Each sample's image member: the rendered PNG. User bytes reach this point only after the
-source checks admitted them (user_admission.py); nothing else is ever stored."""
+"""Each sample's image member: a package's image rendered as a PNG of `data.image_size`, a user's
+image as given (stored_image.py). User bytes reach this point only after the source checks
+admitted them (user_admission.py); nothing else is ever stored."""
 
 from __future__ import annotations
 
@@ -7,22 +8,15 @@ import io
 import itertools
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from PIL import Image
 
-from components.data.corpus.images import render_png, render_user_image
+from components.data.corpus.images import Rendered, render_png, render_user_image
 from components.data.corpus.records import SourceImage
+from components.data.corpus.stored_image import store_user_image
 
+USER_SOURCE = "user"  # components/data/sources/user_records.py's SOURCE
 MIN_IMAGES_FOR_POOL = 64  # below this a pool is not worth starting
-
-
-@dataclass(frozen=True)
-class Rendered:
-    ext: str  # the image member's extension
-    data: bytes
-    width: int
-    height: int
 
 
 def _png(png: bytes) -> Rendered:
@@ -30,14 +24,18 @@ def _png(png: bytes) -> Rendered:
         return Rendered("png", png, *image.size)
 
 
-def render_sample(image: SourceImage, size: int) -> Rendered:
+def render_sample(image: SourceImage, size: int, max_stored_side: int) -> Rendered:
     """The image member for one source image (thread-safe: no shared state)."""
     if image.data is None:  # a package's file: known good, errors are the package's fault
         return _png(render_png(image.path, size))
-    return _png(render_user_image(image.data, size))
+    if image.source == USER_SOURCE:  # a photo keeps its bytes and its aspect ratio
+        return store_user_image(image.data, max_stored_side)
+    return _png(render_user_image(image.data, size))  # a Debian package's, rendered already
 
 
-def render_all(images: list[SourceImage], size: int, workers: int) -> Iterator[Rendered]:
+def render_all(
+    images: list[SourceImage], size: int, max_stored_side: int, workers: int
+) -> Iterator[Rendered]:
     """Rendered samples in input order.
 
     Threads, not processes: Pillow's decode/resize/zlib release the GIL (about 1.5x on two
@@ -45,7 +43,9 @@ def render_all(images: list[SourceImage], size: int, workers: int) -> Iterator[R
     breaks any flow script without an `if __name__ == "__main__"` guard.
     """
     if workers <= 1 or len(images) < MIN_IMAGES_FOR_POOL:
-        yield from (render_sample(image, size) for image in images)
+        yield from (render_sample(image, size, max_stored_side) for image in images)
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(render_sample, images, itertools.repeat(size))
+        yield from pool.map(
+            render_sample, images, itertools.repeat(size), itertools.repeat(max_stored_side)
+        )

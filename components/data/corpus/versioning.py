@@ -31,16 +31,38 @@ def ensure_dvc_repo(workdir: Path) -> None:
         run_dvc(workdir, "init", "--quiet", *([] if (workdir / ".git").exists() else ["--no-scm"]))
 
 
+def _add_to_remote(settings: Settings) -> None:
+    """`dvc add --to-remote data`: every file goes straight to the DVC remote (only what the
+    remote lacks), none is copied into .dvc/cache; data.dvc is the same version record."""
+    if not settings.dvc_remote:
+        raise DvcError(
+            "data.dvc_local_cache is false, so the corpus is versioned straight into the DVC "
+            "remote, and no remote is set: set CLIP_DVC_REMOTE=s3://bucket/prefix (with the "
+            "AWS_* variables), or set data.dvc_local_cache: true"
+        )
+    use_remote(settings)
+    try:
+        run_dvc(settings.paths.workdir, "add", "--quiet", "--to-remote", "--remote", REMOTE, "data")
+    except DvcError as err:
+        raise _remote_failure(settings, "version the corpus into", err) from err
+
+
 def dvc_add_data(settings: Settings) -> str:
-    """`dvc add data`: data.dvc then records the corpus's content hash, the dataset version."""
+    """`dvc add data`: data.dvc then records the corpus's content hash, the dataset version.
+    With data.dvc_local_cache false, `dvc add --to-remote` instead: no copy in .dvc/cache."""
     workdir = settings.paths.workdir
     ensure_dvc_repo(workdir)
     before = dvc_data_hash(workdir)
-    run_dvc(workdir, "add", "--quiet", "data")
+    if not settings.data.dvc_local_cache:
+        _add_to_remote(settings)
+    else:
+        run_dvc(workdir, "add", "--quiet", "data")
     after = dvc_data_hash(workdir)
     state = "unchanged" if before == after else f"new (was {before})"
     print(f"[data] data.dvc md5 {after}: {state}", flush=True)
-    if settings.dvc_remote:
+    if not settings.data.dvc_local_cache:
+        print(f"[data] sent to {settings.dvc_remote}, not copied into .dvc/cache", flush=True)
+    elif settings.dvc_remote:
         push_data(settings)
     return after
 

@@ -20,6 +20,8 @@ from components.checks.reasons import Problem, Reason
 from components.data.errors import DataSourceError
 from components.data.s3 import SCHEME, is_s3, join_url, split_url
 
+WEB_SCHEMES = ("http", "https")
+
 # scheme://... : a URL. Only s3:// is read by the build; anything else is refused by its scheme.
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -101,17 +103,26 @@ def _resolve_local(ref: str, base: Path, roots: Roots) -> Path | Problem:
     return real
 
 
-def resolve_reference(ref: str, table: str, roots: Roots) -> str | Path | Problem:
-    """Where one image cell points: a real local path or an s3:// URL inside the roots, or why
-    it may not be read. Relative references are relative to the table's folder (or prefix)."""
+class WebUrl(str):
+    """An http(s) URL from a table: not under the roots (the web is not a folder); the fetcher
+    checks its addresses instead (components/data/fetch/http_client.py)."""
+
+
+def resolve_reference(ref: str, table: str, roots: Roots) -> str | Path | WebUrl | Problem:
+    """Where one image cell points: a real local path or an s3:// URL inside the roots, an
+    http(s) URL to fetch, or why it may not be read. Relative references are relative to the
+    table's folder (or prefix)."""
     ref = ref.strip()
     if not ref:
         return Problem(Reason.EMPTY_IMAGE_FIELD, "the image field is empty")
     url = _URL.match(ref)
+    if url and url.group(1).lower() in WEB_SCHEMES:
+        return WebUrl(ref)  # fetched, from anywhere but this machine's networks (fetch/)
     if url and url.group(1).lower() + "://" != SCHEME:
         return Problem(
             Reason.UNSUPPORTED_URL,
-            f"{ref[:200]!r}: the build reads local paths and s3:// URLs, not {url.group(1)}://",
+            f"{ref[:200]!r}: the build reads local paths, s3:// and http(s):// URLs, not "
+            f"{url.group(1)}://",
         )
     if url:
         return resolve_s3(ref, roots)

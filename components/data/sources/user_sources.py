@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from components.checks.limits import SampleLimits
 from components.data.corpus.raw_text import as_bytes
 from components.data.corpus.records import SourceImage
 from components.data.corpus.rejections import Rejected, count_reasons
+from components.data.fetch.fetch_log import FetchRecord
+from components.data.fetch.http_client import FetchPolicy
+from components.data.fetch.ray_fetch import FetchPlan
+from components.data.fetch.web_fetcher import WebFetcher
 from components.data.s3 import S3Store
 from components.data.sources.user_admission import admit
 from components.data.sources.user_shards import load_shards
@@ -29,6 +34,15 @@ class UserData:
     images: list[SourceImage]  # admitted, in source order
     rejected: list[Rejected]  # in source order
     provenance: list[dict[str, Any]]  # one entry per source, for the card
+    fetched: list[FetchRecord] = field(default_factory=list)  # every http(s) URL's answer
+
+
+class FetchContext(NamedTuple):
+    """Where URLs are fetched and what answered them before."""
+
+    ray_address: str | None = None  # None: a local Ray, started only if a URL is fetched
+    ray_temp_dir: str = "/tmp/ray-clip-pipeline"
+    previous: Path | None = None  # the corpus being rebuilt: its fetched.parquet
 
 
 def _provenance(
@@ -53,12 +67,38 @@ def _provenance(
     return entry
 
 
+def fetch_plan(cfg: DataConfig, limits: SampleLimits) -> FetchPlan:
+    policy = FetchPolicy(
+        timeout_s=cfg.fetch_timeout_s,
+        deadline_s=cfg.fetch_deadline_s,
+        retries=cfg.fetch_retries,
+        max_redirects=cfg.fetch_max_redirects,
+        max_bytes=limits.max_image_bytes,
+        private_addresses=cfg.fetch_private_addresses,
+    )
+    return FetchPlan(policy, actors=cfg.fetch_actors, threads=cfg.fetch_threads)
+
+
 def load_user_sources(
-    cfg: DataConfig, limits: SampleLimits, workers: int, s3: S3Access | None = None
+    cfg: DataConfig,
+    limits: SampleLimits,
+    workers: int,
+    s3: S3Access | None = None,
+    fetching: FetchContext | None = None,
 ) -> UserData:
     """Every sample of every source, checked at the source, in the order given; S3 reached
-    as `s3` says (default: AWS, with boto3's own credential sources)."""
+    as `s3` says (default: AWS, with boto3's own credential sources); http(s) URLs fetched on
+    the Ray cluster of `fetching` (default: a local Ray), reusing its previous corpus's answers."""
     store = S3Store(s3 or S3Access())  # connects only if a source is on S3
+    fetching = fetching or FetchContext()
+    limits_recorded = limits.model_dump(mode="json")  # as the card records them
+    with WebFetcher(fetch_plan(cfg, limits), limits_recorded, *fetching) as fetcher:
+        return _load_all(cfg, limits, workers, store, fetcher)
+
+
+def _load_all(
+    cfg: DataConfig, limits: SampleLimits, workers: int, store: S3Store, fetcher: WebFetcher
+) -> UserData:
     images: list[SourceImage] = []
     rejected: list[Rejected] = []
     provenance: list[dict[str, Any]] = []
@@ -66,7 +106,7 @@ def load_user_sources(
     for location in cfg.user_sources:
         kind = "table" if is_table(location) else "webdataset"
         if kind == "table":
-            items = load_table(location, store, cfg.user_roots, limits)
+            items = load_table(location, store, cfg.user_roots, limits, fetcher)
         else:
             items = load_shards(location, store, limits)
         kept, refused = admit(items, limits, workers, first_with)
@@ -78,4 +118,7 @@ def load_user_sources(
             "user %s %s: %d samples admitted, %d rejected%s",
             kind, location, len(kept), len(refused), f" ({reasons})" if reasons else "",
         )  # fmt: skip
-    return UserData(images, rejected, provenance)
+    if fetcher.records:
+        log.info("user URLs: %d fetched, %d answered by the previous corpus", fetcher.fetched,
+                 fetcher.reused)  # fmt: skip
+    return UserData(images, rejected, provenance, fetcher.records)

@@ -1,11 +1,13 @@
 """User data as a table: a .csv or .parquet file (local or s3://) listing images and captions.
 
-Columns: `image` (a path relative to the table's folder, an absolute path, or an s3:// URL) and
+Columns: `image` (a path relative to the table's folder, an absolute path, an s3:// URL or an
+http(s) URL) or `url` (img2dataset's name for it; used where `image` is absent or empty), and
 `caption`; optional `captions` (a JSON list or '|'-separated extra captions) and `license`.
 A table that cannot be read or lacks a column is the user's mistake (DataSourceError). Its rows
-are data: each one yields a candidate (its image read from inside the roots) or a rejection, and
-one bad row never costs another: a CSV is split into rows before any cell is decoded, so a
-byte that is not UTF-8 rejects its own row only.
+are data: each one yields a candidate (its image read from inside the roots, or fetched) or a
+rejection, and one bad row never costs another: a CSV is split into rows before any cell is
+decoded, so a byte that is not UTF-8 rejects its own row only. http(s) URLs are fetched on Ray
+Data, a window of rows at a time (components/data/fetch/).
 """
 
 from __future__ import annotations
@@ -23,16 +25,22 @@ from components.checks.reasons import Problem, Reason
 from components.data.corpus.raw_text import as_bytes
 from components.data.corpus.rejections import Rejected
 from components.data.errors import DataSourceError, one_line
+from components.data.fetch.http_client import check_web_url
+from components.data.fetch.web_fetcher import WebFetcher
 from components.data.s3 import S3Store, is_s3
 from components.data.sources.confined_read import read_image
-from components.data.sources.confinement import resolve_reference, table_roots
+from components.data.sources.confinement import Roots, WebUrl, resolve_reference, table_roots
 from components.data.sources.user_records import UserCandidate, parse_captions, text
 
 log = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = (".csv", ".parquet")
-REQUIRED = ("image", "caption")
-NEEDS = "a user table needs an 'image' column (path or s3:// URL) and a 'caption' column"
+REFERENCE_COLUMNS = ("image", "url")  # either names where the image is
+NEEDS = (
+    "a user table needs an 'image' or 'url' column (a path, s3:// or http(s):// URL) and a "
+    "'caption' column"
+)
+WINDOW_ROWS = 4096  # rows read, and their URLs fetched (one Ray Data run), at a time
 BOM = b"\xef\xbb\xbf"
 
 
@@ -59,7 +67,8 @@ def _read_local(location: str) -> bytes:
 
 
 def _require_columns(location: str, columns: Sequence[str]) -> None:
-    missing = [column for column in REQUIRED if column not in columns]
+    missing = [] if any(c in columns for c in REFERENCE_COLUMNS) else ["image"]
+    missing += [] if "caption" in columns else ["caption"]
     if missing:
         have = ", ".join(map(str, columns)) or "none"
         raise DataSourceError(
@@ -72,7 +81,7 @@ def _row(number: int, cells: dict[str, Any]) -> TableRow:
     extra = parse_captions(cells.get("captions"))
     return TableRow(
         number,
-        text(cells["image"]),
+        text(cells.get("image")).strip() or text(cells.get("url")),
         tuple(as_bytes(c) for c in [text(cells["caption"]), *extra]),
         text(cells.get("license")),
     )
@@ -108,7 +117,7 @@ def _csv_rows(location: str, raw: bytes) -> Iterator[TableRow | Rejected]:
             problem = Problem(
                 Reason.MALFORMED_ROW, f"it has {len(fields)} fields, the header {len(header)}"
             )
-            image = header.index("image")
+            image = header.index("image" if "image" in header else "url")
             reference = fields[image] if len(fields) > image else ""
             yield Rejected.of(location, reference, number, problem)
             continue
@@ -145,12 +154,14 @@ def _parquet_rows(location: str, raw: bytes) -> Iterator[TableRow | Rejected]:
     _require_columns(location, table.column_names)
     if table.num_rows == 0:
         raise DataSourceError(f"user table {location} has no rows; add rows or remove it")
-    images, captions = _text_column(table, "image"), _text_column(table, "caption")
+    references = {c: _text_column(table, c) for c in REFERENCE_COLUMNS if c in table.column_names}
+    captions = _text_column(table, "caption")
     refused = None
-    if images is None:
+    not_text = [column for column, cells in references.items() if cells is None]
+    if not_text:
         refused = Problem(
             Reason.IMAGE_FIELD_NOT_TEXT,
-            f"the 'image' column is {table.column('image').type}, not paths or s3:// URLs",
+            f"the {not_text[0]!r} column is {table.column(not_text[0]).type}, not paths or URLs",
         )
     elif captions is None:
         refused = Problem(
@@ -167,28 +178,67 @@ def _parquet_rows(location: str, raw: bytes) -> Iterator[TableRow | Rejected]:
     if "license" in table.column_names:  # text as the other columns; a number is its digits
         licenses = _text_column(table, "license") or table.column("license").to_pylist()
     for i in range(table.num_rows):
-        cells = {"image": images[i], "caption": captions[i]}
+        cells = {column: cells[i] for column, cells in references.items() if cells is not None}
+        cells["caption"] = captions[i]
         cells["captions"] = extras[i] if extras is not None else None
         cells["license"] = licenses[i] if licenses is not None else None
         yield _row(i + 1, cells)
 
 
-def load_table(
-    location: str, store: S3Store, user_roots: Sequence[str], limits: SampleLimits
+def _window(
+    location: str,
+    window: list[TableRow | Rejected],
+    roots: Roots,
+    store: S3Store,
+    limits: SampleLimits,
+    fetcher: WebFetcher,
 ) -> Iterator[UserCandidate | Rejected]:
-    """One candidate or rejection per table row, in row order. An image is read only once its
-    reference resolved inside the roots (data.user_roots, else the table's own folder)."""
-    raw = store.read(location) if is_s3(location) else _read_local(location)
-    parse = _csv_rows if location.lower().endswith(".csv") else _parquet_rows
-    rows = parse(location, raw)
-    roots = table_roots(location, user_roots)
-    for row in rows:
+    """A window of rows in order: local and S3 images read here, web URLs fetched together."""
+    where: dict[int, str | Path | WebUrl | Problem] = {}
+    for row in window:
+        if isinstance(row, TableRow):
+            found = resolve_reference(row.image, location, roots)
+            if isinstance(found, WebUrl):
+                found = check_web_url(found, fetcher.plan.policy) or found
+            where[row.number] = found
+    web = [(n, url) for n, url in where.items() if isinstance(url, WebUrl)]
+    answers = dict(zip([n for n, _ in web], fetcher.fetch([url for _, url in web]), strict=True))
+    for row in window:
         if isinstance(row, Rejected):
             yield row
             continue
-        where = resolve_reference(row.image, location, roots)
-        data = where if isinstance(where, Problem) else read_image(where, roots, store, limits)
+        found, sha256 = where[row.number], None
+        if row.number in answers:
+            fetched = answers[row.number]
+            data = fetched.problem if fetched.problem is not None else fetched.data
+            sha256 = fetched.sha256
+        elif isinstance(found, Problem):
+            data = found
+        else:
+            data = read_image(found, roots, store, limits)
         if isinstance(data, Problem):
-            yield Rejected.of(location, row.image, row.number, data)
+            yield Rejected.of(location, row.image, row.number, data, sha256)
         else:
             yield UserCandidate(location, row.image, row.number, data, row.captions, row.license)
+
+
+def load_table(
+    location: str,
+    store: S3Store,
+    user_roots: Sequence[str],
+    limits: SampleLimits,
+    fetcher: WebFetcher,
+) -> Iterator[UserCandidate | Rejected]:
+    """One candidate or rejection per table row, in row order. An image is read only once its
+    reference resolved inside the roots (data.user_roots, else the table's own folder); an
+    http(s) URL is fetched by `fetcher`."""
+    raw = store.read(location) if is_s3(location) else _read_local(location)
+    parse = _csv_rows if location.lower().endswith(".csv") else _parquet_rows
+    roots = table_roots(location, user_roots)
+    window: list[TableRow | Rejected] = []
+    for row in parse(location, raw):
+        window.append(row)
+        if len(window) == WINDOW_ROWS:
+            yield from _window(location, window, roots, store, limits, fetcher)
+            window = []
+    yield from _window(location, window, roots, store, limits, fetcher)

@@ -1,0 +1,66 @@
+"""The build's fetcher of http(s) URLs: the previous corpus's answers first, Ray Data for the
+rest (Ray started on first use only, so a build without URLs never starts it), and the log of
+every answer for the corpus's fetched.parquet."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from pathlib import Path
+
+from components.data.fetch.fetch_log import FetchRecord, PreviousFetches
+from components.data.fetch.http_client import Fetched
+from components.data.fetch.ray_fetch import FetchPlan, fetch_urls, ray_for_build
+
+log = logging.getLogger(__name__)
+
+
+class WebFetcher:
+    def __init__(
+        self,
+        plan: FetchPlan,
+        limits: dict[str, object],
+        ray_address: str | None,
+        ray_temp_dir: str,
+        previous: Path | None = None,
+    ) -> None:
+        self.plan = plan
+        self.limits = limits  # as the card records them: a previous verdict needs the same
+        self.ray = (ray_address, ray_temp_dir)
+        self.previous_corpus = previous
+        self._previous: PreviousFetches | None = None
+        self._stack = ExitStack()
+        self._ray_started = False
+        self.records: list[FetchRecord] = []
+        self.fetched = self.reused = 0
+
+    def __enter__(self) -> WebFetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _previous_answers(self, urls: list[str]) -> dict[str, Fetched]:
+        if self.previous_corpus is None:
+            return {}
+        if self._previous is None:
+            self._previous = PreviousFetches(self.previous_corpus, self.limits)
+        return self._previous.answers(urls)
+
+    def fetch(self, urls: list[str]) -> list[Fetched]:
+        """One answer per URL, in order; a URL listed twice is fetched once."""
+        known = self._previous_answers(urls)
+        missing = list(dict.fromkeys(url for url in urls if url not in known))
+        if missing:
+            if not self._ray_started:
+                self._stack.enter_context(ray_for_build(*self.ray))
+                self._ray_started = True
+            known |= dict(zip(missing, fetch_urls(missing, self.plan), strict=True))
+        self.fetched += len(missing)
+        self.reused += len(set(urls)) - len(missing)
+        answers = [known[url] for url in urls]
+        for url, answer in zip(urls, answers, strict=True):
+            reused = answer.attempts == 0 and self._previous is not None
+            logged = self._previous.logged(url) if reused else None
+            self.records.append(FetchRecord(url, answer, logged))
+        return answers
