@@ -23,7 +23,7 @@ from components.checks.limits import SampleLimits
 from components.data.corpus.card import CARD, make_card, write_card
 from components.data.corpus.images import Rendered
 from components.data.corpus.manifest import MANIFEST, write_manifest
-from components.data.corpus.plan import PlannedSample, plan_samples
+from components.data.corpus.plan import PlannedSample, plan_samples, shard_order
 from components.data.corpus.records import SourceImage
 from components.data.corpus.rejections import REJECTED, count_reasons, write_rejected
 from components.data.corpus.render import render_all
@@ -237,7 +237,7 @@ def build_corpus(
     building = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))
     try:
         building.chmod(0o755)  # mkdtemp makes it private; the corpus is an ordinary folder
-        rows = _write_shards(planned, building, cfg, workers)
+        rows = _write_shards(shard_order(planned, cfg.seed), building, cfg, workers)
         write_manifest(rows, building / MANIFEST)
         card = make_card(rows, _card_params(cfg, limits), {k: v for k, v in sources.items() if v})
         if cfg.user_sources:  # what the source checks refused: references, never bytes

@@ -87,3 +87,26 @@ def test_splits_are_by_concept(corpus) -> None:
     assert by_split["heldout_style"] == by_split["train"] | by_split["val"]
     sources = {row["split"]: row["source"] for row in rows}
     assert sources == {"train": "noto", "val": "noto", "heldout_style": "openmoji"}
+
+
+def test_training_shards_are_random_samples_of_the_concepts(corpus) -> None:
+    """Sorted by id, a training shard would hold one region of the code space (the flags, the
+    faces) and a streamed window of few shards would batch look-alikes; the build scatters the
+    training split over its shards by a seeded hash (the other splits stay in id order)."""
+    data_dir, _ = corpus
+    rows = read_manifest(data_dir, columns=["id", "split", "shard"]).to_pylist()
+    train = [r for r in rows if r["split"] == "train"]
+    by_shard: dict[str, list[str]] = defaultdict(list)
+    for shard in sorted({r["shard"] for r in train}):
+        by_shard[shard] = [key for key, _ in iter_shard(data_dir / shard)]
+    written = [key for shard in sorted(by_shard) for key in by_shard[shard]]
+    assert sorted(written) == sorted(r["id"] for r in train) and written != sorted(written)
+    first, *_ = sorted(by_shard)
+    ids = sorted(r["id"] for r in train)
+    # the first shard's samples spread over the whole id range, not its first slice
+    ranks = sorted(ids.index(key) for key in by_shard[first])
+    assert ranks[0] < len(ids) // 4 and ranks[-1] > 3 * len(ids) // 4
+    heldout = [r for r in rows if r["split"] == "heldout_style"]
+    first_heldout = sorted({r["shard"] for r in heldout})[0]
+    keys = [key for key, _ in iter_shard(data_dir / first_heldout)]
+    assert keys == sorted(keys) == sorted(r["id"] for r in heldout)[: len(keys)]

@@ -84,3 +84,20 @@ def plan_samples(
             "listed twice?"
         )
     return sorted(planned, key=lambda p: (p.split, p.id))
+
+
+def _scatter_key(seed: int, sample_id: str) -> str:
+    return hashlib.sha256(f"shard-order/{seed}/{sample_id}".encode()).hexdigest()
+
+
+def shard_order(planned: list[PlannedSample], seed: int) -> list[PlannedSample]:
+    """The order samples are written into shards: each split after the other; the training
+    split in a seeded random order, so every training shard is a random sample of the
+    concepts (as img2dataset's and DataComp's shards are). Sorted by id, a shard would hold one
+    region of the emoji code space (all the flags, all the faces), and a streaming reader that
+    shuffles shards and a bounded window would train on batches of look-alikes. The other
+    splits stay in id order: readers of a split's first samples (export, register) stop early."""
+    return sorted(
+        planned,
+        key=lambda p: (p.split, _scatter_key(seed, p.id) if p.split == TRAIN else p.id),
+    )

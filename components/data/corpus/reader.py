@@ -33,8 +33,8 @@ def read_split(
     limit: int | None = None,
 ) -> list[Sample]:
     """Every sample of `split` (sorted by id), minus `exclude_ids` (e.g. rows a gate rejected);
-    with `limit`, only the first that many. The build writes a split's samples in id order, shard
-    after shard, so reading stops there instead of decoding the whole split."""
+    with `limit`, only the first that many. The build writes every split but training's in id
+    order, shard after shard, so reading stops there instead of decoding the whole split."""
     exclude_ids = frozenset(exclude_ids)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
