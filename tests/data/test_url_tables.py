@@ -164,3 +164,25 @@ def test_addresses_on_this_machine_are_refused_without_the_network() -> None:
     assert check_web_url("http://169.254.169.254/", open_).reason == "private_address"
     assert check_web_url("http://example.com:notaport/x", closed).reason == "invalid_reference"
     assert check_web_url("https://example.com/x.jpg", closed) is None  # resolved when fetched
+
+
+def test_an_s3_store_that_cannot_be_reached_is_one_clear_error(tmp_path, small_cfg) -> None:
+    """S3 objects of a table are fetched by the Ray actors too; a store they cannot reach stops
+    the build with the store's one-line message, not a Ray traceback."""
+    import socket
+
+    from components.data.errors import DataSourceError
+    from components.data.sources.user_sources import load_user_sources
+    from components.settings import S3Access
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    table = write_csv(tmp_path / "t.csv", [{"image": "s3://bucket/a.png", "caption": "far"}])
+    cfg = user_cfg(small_cfg, user_sources=[str(table)], user_roots=["s3://bucket/"])
+    s3 = S3Access(endpoint=f"http://127.0.0.1:{closed}", access_key_id="k", secret_access_key="s")
+    with pytest.raises(DataSourceError) as caught:
+        load_user_sources(cfg, SampleLimits(), workers=1, s3=s3)
+    message = str(caught.value)
+    assert message.startswith("cannot read s3://bucket/a.png: cannot reach the S3 endpoint")
+    assert "Traceback" not in message and len(message.splitlines()) == 1

@@ -1,4 +1,4 @@
-"""fetched.parquet: what became of every http(s) URL a build fetched, and reuse on a rebuild.
+"""fetched.parquet: what became of every URL a build fetched, and reuse on a rebuild.
 
 One row per URL (in the sources' order): the URL, the reason it failed ("" when it was
 fetched), the detail, the last HTTP status and the sha256 of the bytes. It is part of the
@@ -8,7 +8,8 @@ the corpus stores as given is taken from the previous shard, and a URL that fail
 (http_404, not_an_image, file_too_large...) fails the same way, so neither is fetched again;
 timeouts, refused connections, 429 and 5xx are tried again. Bytes that were fetched but refused
 by the image checks (not_an_image, truncated...) are refused again from rejected.parquet's
-sha256, when the sample limits are the same.
+sha256, when the sample limits are the same. s3:// objects are always read again (an object can
+change under its key; comparing ETags from a listing is the next step).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from components.data.corpus.raw_text import printable
 from components.data.corpus.rejections import read_rejected
 from components.data.corpus.webdataset import image_part, iter_shard
 from components.data.fetch.http_client import Fetched
+from components.data.s3 import is_s3
 
 FETCHED = "fetched.parquet"
 SCHEMA = pa.schema(
@@ -123,7 +125,7 @@ class PreviousFetches:
         wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)  # shard -> (key, url)
         for url in urls:
             row = self.by_url.get(url)
-            if row is None:
+            if row is None or is_s3(url):  # an S3 object can change under its key: read again
                 continue
             if row["reason"]:
                 reason = Reason(row["reason"])

@@ -1,4 +1,5 @@
-"""Fetch many URLs on Ray Data: `map_batches` over the URLs, each actor a pool of threads.
+"""Fetch many URLs (http, https, s3) on Ray Data: `map_batches` over them, each actor a pool
+of threads.
 
 Fetching is waiting on the network, not computing, so one actor runs `threads` fetches at once
 (a urllib3 pool shared by them) and the actors spread over the cluster's nodes. The results
@@ -16,7 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.checks.reasons import Problem, Reason
+from components.data.errors import DataSourceError
 from components.data.fetch.http_client import Fetched, FetchPolicy, fetch_url
+from components.data.fetch.s3_fetch import read_s3
+from components.data.s3 import S3Store, is_s3
+from components.settings import S3Access
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +33,38 @@ class FetchPlan:
     policy: FetchPolicy
     actors: int = 2  # concurrent map_batches actors (per build; each one CPU)
     threads: int = 16  # fetches at once per actor
+    s3: S3Access | None = None  # how s3:// objects are reached (None: boto3's defaults)
 
 
 class _FetchBatch:
-    """A Ray Data actor: a connection pool and threads, reused across batches."""
+    """A Ray Data actor: a connection pool, an S3 client and threads, reused across batches."""
 
-    def __init__(self, policy: FetchPolicy, threads: int) -> None:
+    def __init__(self, plan: FetchPlan) -> None:
         import urllib3
 
-        self.policy = policy
-        self.pool = urllib3.PoolManager(num_pools=64, maxsize=threads, block=False)
-        self.threads = ThreadPoolExecutor(max_workers=threads)
+        self.policy = plan.policy
+        self.pool = urllib3.PoolManager(num_pools=64, maxsize=plan.threads, block=False)
+        self.store = S3Store(plan.s3 or S3Access())  # a client made on first use
+        self.threads = ThreadPoolExecutor(max_workers=plan.threads)
+
+    def _fetch(self, url: str) -> Fetched | str:
+        """The answer, or the message of a store that cannot be reached at all (the build's
+        problem, raised on the driver: an exception would reach it as a Ray traceback)."""
+        if not is_s3(url):
+            return fetch_url(url, self.pool, self.policy)
+        try:
+            found = read_s3(url, self.store, self.policy.max_bytes)
+        except DataSourceError as err:
+            return str(err)
+        return Fetched(None, found) if isinstance(found, Problem) else Fetched(found, None)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         urls = [str(url) for url in batch["url"]]
-        results = list(self.threads.map(lambda u: fetch_url(u, self.pool, self.policy), urls))
+        answers = list(self.threads.map(self._fetch, urls))
+        fatal = next((a for a in answers if isinstance(a, str)), "")
+        results = [a if isinstance(a, Fetched) else Fetched(None, None) for a in answers]
         return {
+            "fatal": [fatal] * len(urls),
             "index": batch["index"],
             "data": [r.data for r in results],
             "reason": [r.problem.reason.value if r.problem else "" for r in results],
@@ -92,14 +113,16 @@ def fetch_urls(urls: Sequence[str], plan: FetchPlan) -> Iterator[Fetched]:
     items = [{"index": i, "url": url} for i, url in enumerate(urls)]
     fetched = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
         _FetchBatch,
-        fn_constructor_kwargs={"policy": plan.policy, "threads": plan.threads},
+        fn_constructor_kwargs={"plan": plan},
         batch_size=BATCH_ROWS,
-        concurrency=(1, plan.actors),
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=plan.actors),
         num_cpus=1,
     )
     expected = 0
     for batch in fetched.iter_batches(batch_size=BATCH_ROWS, batch_format="pandas"):
         for row in batch.to_dict("records"):
+            if row["fatal"]:
+                raise DataSourceError(str(row["fatal"]))
             assert row["index"] == expected, "Ray Data returned the URLs out of order"
             expected += 1
             yield _fetched(row)

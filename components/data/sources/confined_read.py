@@ -3,8 +3,8 @@
 Locally the file is opened without following a final symlink, checked to be a regular file
 (a directory, FIFO or device is `not_a_file`; a FIFO is opened non-blocking, so it cannot hang
 the build), checked again through /proc/self/fd to lie inside the roots (a folder swapped for a
-symlink after resolution is caught), and read only when it is within the byte cap. On S3 the
-object's size is known before its body is read.
+symlink after resolution is caught), and read only when it is within the byte cap. (S3 objects
+and URLs are read by the fetcher, components/data/fetch/.)
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from contextlib import closing
 from pathlib import Path
 
 from components.checks.image import too_many_bytes
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Problem, Reason
-from components.data.s3 import S3Store
 from components.data.sources.confinement import Roots
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -90,26 +88,3 @@ def read_local(path: Path, roots: Roots, limits: SampleLimits) -> bytes | Proble
     if len(data) > size:  # it grew while being read: what was checked is not what is there
         return Problem(Reason.UNREADABLE_FILE, f"{path} changed while it was read")
     return data
-
-
-def read_s3(url: str, store: S3Store, limits: SampleLimits) -> bytes | Problem:
-    """The object's bytes, or why not (a missing key or a refusal is this row's problem; a store
-    that cannot be reached at all is the build's, and raises)."""
-    found = store.open_object(url)
-    if isinstance(found, str):
-        reason = Reason.MISSING_FILE if found == "missing" else Reason.UNREADABLE_FILE
-        return Problem(reason, f"{url}: {'no such object' if found == 'missing' else found}")
-    size, body = found
-    with closing(body):
-        if size > limits.max_image_bytes:
-            return too_many_bytes(size, limits)
-        return body.read()
-
-
-def read_image(
-    where: str | Path, roots: Roots, store: S3Store, limits: SampleLimits
-) -> bytes | Problem:
-    """A resolved reference's bytes, or why not."""
-    if isinstance(where, Path):
-        return read_local(where, roots, limits)
-    return read_s3(where, store, limits)

@@ -67,7 +67,7 @@ def _provenance(
     return entry
 
 
-def fetch_plan(cfg: DataConfig, limits: SampleLimits) -> FetchPlan:
+def fetch_plan(cfg: DataConfig, limits: SampleLimits, s3: S3Access | None = None) -> FetchPlan:
     policy = FetchPolicy(
         timeout_s=cfg.fetch_timeout_s,
         deadline_s=cfg.fetch_deadline_s,
@@ -76,7 +76,7 @@ def fetch_plan(cfg: DataConfig, limits: SampleLimits) -> FetchPlan:
         max_bytes=limits.max_image_bytes,
         private_addresses=cfg.fetch_private_addresses,
     )
-    return FetchPlan(policy, actors=cfg.fetch_actors, threads=cfg.fetch_threads)
+    return FetchPlan(policy, actors=cfg.fetch_actors, threads=cfg.fetch_threads, s3=s3)
 
 
 def load_user_sources(
@@ -89,10 +89,11 @@ def load_user_sources(
     """Every sample of every source, checked at the source, in the order given; S3 reached
     as `s3` says (default: AWS, with boto3's own credential sources); http(s) URLs fetched on
     the Ray cluster of `fetching` (default: a local Ray), reusing its previous corpus's answers."""
-    store = S3Store(s3 or S3Access())  # connects only if a source is on S3
+    s3 = s3 or S3Access()
+    store = S3Store(s3)  # connects only if a source is on S3
     fetching = fetching or FetchContext()
     limits_recorded = limits.model_dump(mode="json")  # as the card records them
-    with WebFetcher(fetch_plan(cfg, limits), limits_recorded, *fetching) as fetcher:
+    with WebFetcher(fetch_plan(cfg, limits, s3), limits_recorded, *fetching) as fetcher:
         return _load_all(cfg, limits, workers, store, fetcher)
 
 

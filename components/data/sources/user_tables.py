@@ -6,8 +6,8 @@ http(s) URL) or `url` (img2dataset's name for it; used where `image` is absent o
 A table that cannot be read or lacks a column is the user's mistake (DataSourceError). Its rows
 are data: each one yields a candidate (its image read from inside the roots, or fetched) or a
 rejection, and one bad row never costs another: a CSV is split into rows before any cell is
-decoded, so a byte that is not UTF-8 rejects its own row only. http(s) URLs are fetched on Ray
-Data, a window of rows at a time (components/data/fetch/).
+decoded, so a byte that is not UTF-8 rejects its own row only. S3 objects and http(s) URLs are
+fetched on Ray Data, a window of rows at a time (components/data/fetch/).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from components.data.errors import DataSourceError, one_line
 from components.data.fetch.http_client import check_web_url
 from components.data.fetch.web_fetcher import WebFetcher
 from components.data.s3 import S3Store, is_s3
-from components.data.sources.confined_read import read_image
+from components.data.sources.confined_read import read_local
 from components.data.sources.confinement import Roots, WebUrl, resolve_reference, table_roots
 from components.data.sources.user_records import UserCandidate, parse_captions, text
 
@@ -189,11 +189,11 @@ def _window(
     location: str,
     window: list[TableRow | Rejected],
     roots: Roots,
-    store: S3Store,
     limits: SampleLimits,
     fetcher: WebFetcher,
 ) -> Iterator[UserCandidate | Rejected]:
-    """A window of rows in order: local and S3 images read here, web URLs fetched together."""
+    """A window of rows in order: local files read here; S3 objects and web URLs (a str: an
+    s3:// URL inside the roots, or a WebUrl) fetched together, on Ray Data."""
     where: dict[int, str | Path | WebUrl | Problem] = {}
     for row in window:
         if isinstance(row, TableRow):
@@ -201,7 +201,7 @@ def _window(
             if isinstance(found, WebUrl):
                 found = check_web_url(found, fetcher.plan.policy) or found
             where[row.number] = found
-    web = [(n, url) for n, url in where.items() if isinstance(url, WebUrl)]
+    web = [(n, url) for n, url in where.items() if isinstance(url, str)]
     answers = dict(zip([n for n, _ in web], fetcher.fetch([url for _, url in web]), strict=True))
     for row in window:
         if isinstance(row, Rejected):
@@ -215,7 +215,8 @@ def _window(
         elif isinstance(found, Problem):
             data = found
         else:
-            data = read_image(found, roots, store, limits)
+            assert isinstance(found, Path)  # every URL went to the fetcher
+            data = read_local(found, roots, limits)
         if isinstance(data, Problem):
             yield Rejected.of(location, row.image, row.number, data, sha256)
         else:
@@ -239,6 +240,6 @@ def load_table(
     for row in parse(location, raw):
         window.append(row)
         if len(window) == WINDOW_ROWS:
-            yield from _window(location, window, roots, store, limits, fetcher)
+            yield from _window(location, window, roots, limits, fetcher)
             window = []
-    yield from _window(location, window, roots, store, limits, fetcher)
+    yield from _window(location, window, roots, limits, fetcher)
