@@ -91,9 +91,9 @@ class S3Store:
         except (BotoCoreError, ClientError) as err:
             raise _explain(err, url, "read", self.access.endpoint) from err
 
-    def open_object(self, url: str) -> tuple[int, Any] | str:
-        """(size, streaming body) of an object, or a word for a per-object failure: "missing"
-        (no such key) or the refusal's code. A store that cannot be reached raises."""
+    def open_object(self, url: str) -> tuple[int, Any, str] | str:
+        """(size, streaming body, ETag) of an object, or a word for a per-object failure:
+        "missing" (no such key) or the refusal's code. A store that cannot be reached raises."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         bucket, key = split_url(url)
@@ -108,7 +108,23 @@ class S3Store:
             raise _explain(err, url, "read", self.access.endpoint) from err
         except BotoCoreError as err:
             raise _explain(err, url, "read", self.access.endpoint) from err
-        return int(response.get("ContentLength", 0)), response["Body"]
+        return int(response.get("ContentLength", 0)), response["Body"], response.get("ETag", "")
+
+    def etags(self, prefix_url: str) -> dict[str, str]:
+        """URL -> ETag of every object under `prefix_url` (a listing: 1,000 per request)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, prefix = split_url(prefix_url)
+        found: dict[str, str] = {}
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                for item in page.get("Contents", []):
+                    found[join_url(bucket, item["Key"])] = item.get("ETag", "")
+        except (BotoCoreError, ClientError) as err:
+            raise _explain(err, prefix_url, "list", self.access.endpoint) from err
+        return found
 
     def list_urls(self, prefix_url: str, suffix: str) -> list[str]:
         """Sorted URLs of the objects under `prefix_url` whose key ends with `suffix`."""

@@ -54,3 +54,14 @@ def s3(tmp_path_factory: pytest.TempPathFactory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory: pytest.TempPathFactory):
+    """One local Ray for a module whose builds fetch URLs or S3 objects: the fetcher uses a Ray
+    that is up instead of starting (and stopping) one per build."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()

@@ -24,7 +24,7 @@ from components.data.corpus.webdataset import iter_shard
 from components.data.fetch.fetch_log import FETCHED
 from components.data.fetch.http_client import FetchPolicy, check_web_url
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.usefixtures("local_ray")]
 
 MAX_BYTES = 200_000
 IMAGES = {

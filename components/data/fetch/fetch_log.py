@@ -8,8 +8,9 @@ the corpus stores as given is taken from the previous shard, and a URL that fail
 (http_404, not_an_image, file_too_large...) fails the same way, so neither is fetched again;
 timeouts, refused connections, 429 and 5xx are tried again. Bytes that were fetched but refused
 by the image checks (not_an_image, truncated...) are refused again from rejected.parquet's
-sha256, when the sample limits are the same. s3:// objects are always read again (an object can
-change under its key; comparing ETags from a listing is the next step).
+sha256, when the sample limits are the same. An s3:// object's answer stands only while the
+object's ETag (from a listing of its folder) is the one logged: an object can change under its
+key; a failed S3 read is always tried again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ SCHEMA = pa.schema(
         ("detail", pa.string()),
         ("http_status", pa.int32()),
         ("sha256", pa.string()),
+        ("etag", pa.string()),  # an S3 object's: a rebuild reuses it only while it is the same
     ]
 )
 # may succeed another time: tried again on a rebuild
@@ -77,6 +79,7 @@ class FetchRecord:
             "detail": printable(problem.detail) if problem else "",
             "http_status": self.fetched.http_status,
             "sha256": hashlib.sha256(data).hexdigest() if data is not None else None,
+            "etag": self.fetched.etag,
         }
 
 
@@ -119,13 +122,21 @@ class PreviousFetches:
                 detail = _ROW_PREFIX.sub("", rejected.detail)
                 self.verdicts[rejected.sha256] = Problem(rejected.reason, detail)
 
-    def answers(self, urls: list[str]) -> dict[str, Fetched]:
-        """The answers that stand for `urls`: failures for good, and images stored as given."""
+    def answers(
+        self, urls: list[str], etags: Callable[[list[str]], dict[str, str]]
+    ) -> dict[str, Fetched]:
+        """The answers that stand for `urls`: failures for good, and images stored as given.
+        An S3 object's stand only while its ETag now (`etags`: URL -> ETag, from a listing)
+        is the one logged; a failed S3 read is always tried again."""
         found: dict[str, Fetched] = {}
         wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)  # shard -> (key, url)
+        logged_s3 = [u for u in urls if is_s3(u) and self.by_url.get(u, {}).get("etag")]
+        now = etags(logged_s3) if logged_s3 else {}
         for url in urls:
             row = self.by_url.get(url)
-            if row is None or is_s3(url):  # an S3 object can change under its key: read again
+            if row is None:
+                continue
+            if is_s3(url) and (row["reason"] or not row.get("etag") or now.get(url) != row["etag"]):
                 continue
             if row["reason"]:
                 reason = Reason(row["reason"])
@@ -134,7 +145,7 @@ class PreviousFetches:
                     found[url] = Fetched(None, problem, row["http_status"], attempts=0)
             elif row["sha256"] in self.verdicts:
                 sha = str(row["sha256"])
-                found[url] = Fetched(None, self.verdicts[sha], 200, attempts=0, sha256=sha)
+                found[url] = Fetched(None, self.verdicts[sha], row["http_status"], 0, sha)
             elif row["sha256"] in self.stored:
                 shard, key = self.stored[str(row["sha256"])]
                 wanted[shard].append((key, url))
@@ -143,7 +154,9 @@ class PreviousFetches:
             for key, parts in iter_shard(self.corpus / shard):
                 image = image_part(parts) if key in by_key else None
                 if image is not None:
-                    found[by_key[key]] = Fetched(image[1], None, 200, attempts=0)
+                    url = by_key[key]
+                    status, etag = self.by_url[url]["http_status"], self.by_url[url].get("etag")
+                    found[url] = Fetched(image[1], None, status, attempts=0, etag=etag)
         # a stored image must still be the bytes the log names (the corpus may have been edited)
         return {
             url: fetched

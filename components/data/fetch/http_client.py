@@ -56,6 +56,7 @@ class Fetched:
     http_status: int | None = None
     attempts: int = 1  # 0: answered by a previous build's log, not fetched
     sha256: str | None = None  # of bytes refused on a previous build (their verdict stands)
+    etag: str | None = None  # an S3 object's, to tell on a rebuild whether it changed
 
 
 def _address_problem(host: str, address: str, policy: FetchPolicy) -> Problem | None:

@@ -56,7 +56,9 @@ class _FetchBatch:
             found = read_s3(url, self.store, self.policy.max_bytes)
         except DataSourceError as err:
             return str(err)
-        return Fetched(None, found) if isinstance(found, Problem) else Fetched(found, None)
+        if isinstance(found, Problem):
+            return Fetched(None, found)
+        return Fetched(found[0], None, etag=found[1])
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         urls = [str(url) for url in batch["url"]]
@@ -71,6 +73,7 @@ class _FetchBatch:
             "detail": [r.problem.detail if r.problem else "" for r in results],
             "http_status": [r.http_status or 0 for r in results],
             "attempts": [r.attempts for r in results],
+            "etag": [r.etag or "" for r in results],
         }
 
 
@@ -97,7 +100,8 @@ def _fetched(row: dict[str, Any]) -> Fetched:
     if row["reason"]:
         problem = Problem(Reason(row["reason"]), str(row["detail"]))
         return Fetched(None, problem, status, int(row["attempts"]))
-    return Fetched(bytes(row["data"]), None, status, int(row["attempts"]))
+    etag = str(row["etag"]) or None
+    return Fetched(bytes(row["data"]), None, status, int(row["attempts"]), etag=etag)
 
 
 def fetch_urls(urls: Sequence[str], plan: FetchPlan) -> Iterator[Fetched]:
@@ -108,7 +112,9 @@ def fetch_urls(urls: Sequence[str], plan: FetchPlan) -> Iterator[Fetched]:
         return
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # row i of the table, answer i
-    context.enable_progress_bars = True
+    context.enable_progress_bars = False  # the build's own progress says enough
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-run INFO lines
     blocks = max(1, min(len(urls) // 8, plan.actors * 8))  # every actor gets work
     items = [{"index": i, "url": url} for i, url in enumerate(urls)]
     fetched = ray.data.from_items(items, override_num_blocks=blocks).map_batches(

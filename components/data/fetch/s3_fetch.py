@@ -14,14 +14,14 @@ from components.checks.reasons import Problem, Reason
 from components.data.s3 import S3Store
 
 
-def read_s3(url: str, store: S3Store, max_bytes: int) -> bytes | Problem:
-    """The object's bytes, or why not."""
+def read_s3(url: str, store: S3Store, max_bytes: int) -> tuple[bytes, str] | Problem:
+    """(the object's bytes, its ETag), or why not."""
     found = store.open_object(url)
     if isinstance(found, str):
         reason = Reason.MISSING_FILE if found == "missing" else Reason.UNREADABLE_FILE
         return Problem(reason, f"{url}: {'no such object' if found == 'missing' else found}")
-    size, body = found
+    size, body, etag = found
     with closing(body):
         if size > max_bytes:
             return too_many_bytes(size, SampleLimits(max_image_bytes=max_bytes))
-        return body.read()
+        return body.read(), etag

@@ -11,6 +11,8 @@ from pathlib import Path
 from components.data.fetch.fetch_log import FetchRecord, PreviousFetches
 from components.data.fetch.http_client import Fetched
 from components.data.fetch.ray_fetch import FetchPlan, fetch_urls, ray_for_build
+from components.data.s3 import S3Store
+from components.settings import S3Access
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,16 @@ class WebFetcher:
             return {}
         if self._previous is None:
             self._previous = PreviousFetches(self.previous_corpus, self.limits)
-        return self._previous.answers(urls)
+        return self._previous.answers(urls, self._current_etags)
+
+    def _current_etags(self, urls: list[str]) -> dict[str, str]:
+        """URL -> ETag now, listing each folder the URLs are in once (1,000 keys a request)."""
+        store = S3Store(self.plan.s3 or S3Access())
+        folders = sorted({url.rpartition("/")[0] + "/" for url in urls})
+        found: dict[str, str] = {}
+        for folder in folders:
+            found |= store.etags(folder)
+        return found
 
     def fetch(self, urls: list[str]) -> list[Fetched]:
         """One answer per URL, in order; a URL listed twice is fetched once."""
@@ -58,6 +69,9 @@ class WebFetcher:
             known |= dict(zip(missing, fetch_urls(missing, self.plan), strict=True))
         self.fetched += len(missing)
         self.reused += len(set(urls)) - len(missing)
+        if missing:  # a window at a time: a long table shows its progress
+            log.info("fetched %d URLs on Ray Data (%d so far, %d answered by the previous "
+                     "corpus)", len(missing), self.fetched, self.reused)  # fmt: skip
         answers = [known[url] for url in urls]
         for url, answer in zip(urls, answers, strict=True):
             reused = answer.attempts == 0 and self._previous is not None
