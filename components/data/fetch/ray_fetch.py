@@ -23,8 +23,6 @@ from components.data.fetch.s3_fetch import read_s3
 from components.data.s3 import S3Store, is_s3
 from components.settings import S3Access
 
-log = logging.getLogger(__name__)
-
 BATCH_ROWS = 64  # URLs per batch: small, so the bytes in flight stay small
 
 

@@ -27,6 +27,7 @@ class WebFetcher:
         previous: Path | None = None,
     ) -> None:
         self.plan = plan
+        self._store = S3Store(plan.s3 or S3Access())  # one client for every listing
         self.limits = limits  # as the card records them: a previous verdict needs the same
         self.ray = (ray_address, ray_temp_dir)
         self.previous_corpus = previous
@@ -51,7 +52,7 @@ class WebFetcher:
 
     def _current_etags(self, urls: list[str]) -> dict[str, str]:
         """URL -> ETag now, listing each folder the URLs are in once (1,000 keys a request)."""
-        store = S3Store(self.plan.s3 or S3Access())
+        store = self._store
         folders = sorted({url.rpartition("/")[0] + "/" for url in urls})
         found: dict[str, str] = {}
         for folder in folders:
