@@ -119,7 +119,12 @@ VALIDATE = Stage(
     (VALIDATION,),
     ("validation", "checks"),
     "components.validation.stage:validate",
-    lambda s: ValidateInputs(gate=s.validate_, paths=s.paths),
+    lambda s: ValidateInputs(
+        gate=s.validate_,
+        paths=s.paths,
+        ray_address=s.services.ray_address,
+        ray_temp_dir=s.services.ray_temp_dir,
+    ),
 )
 TRAIN = Stage(
     "train",

@@ -78,6 +78,10 @@ class ValidateConfig(SampleLimits):
     min_rows: int = Field(ge=0)
     # null = no cap: a corpus of any size is checked (memory does not grow with it; issue 15)
     max_rows: int | None = Field(default=None, gt=0)
+    # corpora of at least this many rows have their shards decoded by Ray Data tasks (the
+    # settings' cluster, else a local Ray); smaller ones by threads of the gate's process,
+    # which start in no time. null: always threads
+    decode_on_ray_from_rows: int | None = Field(default=200_000, ge=0)
     # Added by components/validation: the manifest's allowed split and source values (a new
     # source is a deliberate change, so an unknown one stops the gate).
     known_splits: tuple[str, ...] = Field(

@@ -46,6 +46,8 @@ class BuildInputs(_Frozen):
 class ValidateInputs(_Frozen):
     gate: ValidateConfig
     paths: Paths
+    ray_address: str | None = None  # the Ray cluster that decodes a large corpus; None: local
+    ray_temp_dir: str = "/tmp/ray-clip-pipeline"
 
 
 class TrainInputs(_Frozen):

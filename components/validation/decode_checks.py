@@ -1,8 +1,9 @@
 """Per-sample checks against the real shards: every manifest row's members are read and decoded.
 
-Rows are grouped by shard so each tar is opened and indexed once. Nothing is extracted to disk
-(members are read into memory), so a hostile member name cannot write anywhere; shard paths are
-confined to the dataset root before they are opened.
+Rows are grouped by shard (hash buckets spilled to disk, so any manifest length fits in bounded
+memory) and each tar is opened and indexed once, by a thread or a Ray Data task. Nothing is
+extracted to disk (members are read into memory), so a hostile member name cannot write
+anywhere; shard paths are confined to the dataset root before they are opened.
 """
 
 from __future__ import annotations
@@ -10,21 +11,26 @@ from __future__ import annotations
 import hashlib
 import tarfile
 from collections import Counter, defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from components.checks.caption import check_caption
 from components.checks.image import ImageCheck, check_image
 from components.checks.reasons import Problem, Reason
 from components.data.corpus.webdataset import IMAGE_EXTENSIONS, UNKNOWN_IMAGE_EXTENSION
+from components.validation.grouping import HashBuckets, bucket_count, with_first_holder
+from components.validation.manifest_table import ManifestTable
 from components.validation.sample_checks import check_metadata
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from components.settings import ValidateConfig
+    from components.validation.shard_runner import ShardRunner
 
 # The WebDataset sample: an image (whatever its type: the corpus writes .png, shards from
 # elsewhere may hold others), a caption and metadata.
@@ -123,77 +129,135 @@ def _check_sample(
     return ImageCheck(problem) if problem is not None else image
 
 
-def _check_shard(
-    path: Path, shard: str, rows: list[_Row], listed: set[str], cfg: ValidateConfig
-) -> tuple[dict[int, ImageCheck], list[str]]:
-    """Check `rows` of one shard; also return the keys in it that no manifest row lists
-    (`listed`), which a reader of the whole shard would otherwise train on unchecked."""
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard's work: the rows to check in it and every key the manifest lists in it."""
+
+    shard: str
+    path: str
+    rows: tuple[_Row, ...]
+    listed: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RowVerdict:
+    pos: int
+    problem: Problem | None
+    pixel_hash: str | None = None  # set on every accepted image
+    normalised_from: str | None = None
+
+
+def check_shard(job: ShardJob, cfg: ValidateConfig) -> tuple[list[RowVerdict], list[str]]:
+    """Check the job's rows; also return the keys in the shard that no manifest row lists,
+    which a reader of the whole shard would otherwise train on unchecked. Pure: safe in a
+    thread or a Ray worker."""
     try:
-        tar = tarfile.open(path, mode="r:*")
+        tar = tarfile.open(job.path, mode="r:*")
     except (tarfile.TarError, OSError) as err:
-        problem = Problem(Reason.UNREADABLE_SHARD, f"{shard} is not a readable tar: {err}")
-        return {row.pos: ImageCheck(problem) for row in rows}, []
+        problem = Problem(Reason.UNREADABLE_SHARD, f"{job.shard} is not a readable tar: {err}")
+        return [RowVerdict(row.pos, problem) for row in job.rows], []
+    verdicts = []
     with tar:
         members, scan_error = _index(tar)
-        checks = {row.pos: _check_sample(tar, members, scan_error, shard, row, cfg) for row in rows}
+        for row in job.rows:
+            check = _check_sample(tar, members, scan_error, job.shard, row, cfg)
+            verdicts.append(RowVerdict(row.pos, check.problem, check.pixel_hash,
+                                       check.normalised_from))  # fmt: skip
     keys = {_member_key(name) for name, info in members.items() if info.isfile()}
-    return checks, sorted(keys - listed)
+    return verdicts, sorted(keys - job.listed)
+
+
+_LOCATE_SCHEMA = pa.schema(
+    [("shard", pa.string()), ("pos", pa.int64()), ("key", pa.string()), ("id", pa.string()),
+     ("sha256", pa.string()), ("skip", pa.bool_())]
+)  # fmt: skip
+_PIXEL_SCHEMA = pa.schema(
+    [("pixel", pa.string()), ("pos", pa.int64()), ("id", pa.string()),
+     ("normalised_from", pa.string())]
+)  # fmt: skip
+
+
+def _shard_rows(
+    table: ManifestTable, skip_rows: Collection[int], scratch: Path | None
+) -> HashBuckets:
+    """Every row (rejected ones too: their keys are still listed) bucketed by shard, so each
+    shard's rows are gathered whatever the manifest's order."""
+    buckets = HashBuckets("shard", _LOCATE_SCHEMA, bucket_count(table.n_rows), scratch)
+    for chunk in table.frames(NEEDED_COLUMNS):
+        columns = (chunk["shard"], chunk["key"], chunk["id"], chunk["image_sha256"])
+        buckets.add(
+            {"shard": shard if isinstance(shard, str) else "", "pos": int(pos), "key": str(key),
+             "id": str(sample_id), "sha256": str(sha256), "skip": int(pos) in skip_rows}
+            for pos, shard, key, sample_id, sha256 in zip(chunk.index, *columns, strict=True)
+        )  # fmt: skip
+    return buckets
+
+
+def _jobs(root: Path, rows: list[dict], problems: dict[int, Problem]) -> Iterator[ShardJob]:
+    """One bucket's rows as shard jobs; rows of a shard that may not be opened get its problem."""
+    by_shard: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_shard[row["shard"]].append(row)
+    for shard, members in by_shard.items():
+        where = locate_shard(root, shard)
+        checked = [r for r in members if not r["skip"]]
+        if isinstance(where, Problem):
+            problems.update((r["pos"], where) for r in checked)
+            continue
+        listed = frozenset(r["key"] for r in members)
+        job_rows = tuple(_Row(r["pos"], r["key"], r["id"], r["sha256"]) for r in checked)
+        yield ShardJob(shard, str(where), job_rows, listed)
 
 
 def run_decode_checks(
     data_dir: Path,
-    manifest: pd.DataFrame,
+    manifest: pd.DataFrame | ManifestTable,
     cfg: ValidateConfig,
     skip_rows: Collection[int] = (),
+    scratch: Path | None = None,
+    runner: ShardRunner | None = None,
 ) -> DecodeResult:
-    """Check every manifest row not in `skip_rows` (positions already rejected elsewhere).
+    """Check every manifest row not in `skip_rows` (positions already rejected elsewhere), one
+    shard at a time on `runner` (default: threads in this process), in memory bounded by the
+    grouping's buckets, not by the corpus.
 
     Duplicates are resolved in manifest order after decoding: the first accepted sample with
     given pixels keeps them, later ones are rejected as `duplicate_image`.
     """
+    from components.validation.shard_runner import ThreadRunner
+
     root = Path(data_dir).resolve()
-    by_shard: dict[str, list[_Row]] = defaultdict(list)
-    listed: dict[str, set[str]] = defaultdict(set)  # every key the manifest puts in a shard
+    table = manifest if isinstance(manifest, ManifestTable) else ManifestTable(manifest)
+    runner = runner or ThreadRunner()
     problems: dict[int, Problem] = {}
-    located: dict[str, Path | Problem] = {}
-    columns = zip(
-        manifest["shard"], manifest["key"], manifest["id"], manifest["image_sha256"], strict=True
-    )
-    for pos, (shard, key, sample_id, sha256) in enumerate(columns):
-        listed[shard].add(str(key))
-        if pos in skip_rows:
-            continue
-        if shard not in located:
-            located[shard] = locate_shard(root, shard)
-        where = located[shard]
-        if isinstance(where, Problem):
-            problems[pos] = where
-        else:
-            by_shard[shard].append(_Row(pos, str(key), str(sample_id), str(sha256)))
-
-    checks: dict[int, ImageCheck] = {}
     unlisted: list[tuple[str, Problem]] = []
-    for shard, rows in by_shard.items():
-        path = located[shard]
-        assert isinstance(path, Path)  # rows are only grouped under shards that were found
-        shard_checks, orphans = _check_shard(path, shard, rows, listed[shard], cfg)
-        checks |= shard_checks
-        detail = f"in {shard} but listed by no manifest row"
-        unlisted += [(key, Problem(Reason.NOT_IN_MANIFEST, detail)) for key in orphans]
-
-    first_with: dict[str, str] = {}  # pixel hash -> id of the sample that keeps it
-    normalised: Counter[str] = Counter()
-    for pos in sorted(checks):
-        check = checks[pos]
-        if check.problem is not None:
-            problems[pos] = check.problem
-            continue
-        assert check.pixel_hash is not None  # set on every accepted image
-        if check.pixel_hash in first_with:
-            detail = f"same pixels as {first_with[check.pixel_hash]!r}"
-            problems[pos] = Problem(Reason.DUPLICATE_IMAGE, detail)
-            continue
-        first_with[check.pixel_hash] = str(manifest["id"].iat[pos])
-        if check.normalised_from is not None:
-            normalised[check.normalised_from] += 1
-    return DecodeResult(problems, tuple(unlisted), dict(sorted(normalised.items())), len(checks))
+    n_checked = 0
+    pixels = HashBuckets("pixel", _PIXEL_SCHEMA, bucket_count(table.n_rows), scratch)
+    with _shard_rows(table, set(skip_rows), scratch) as by_shard, pixels:
+        for rows in by_shard:
+            jobs = sorted(_jobs(root, rows, problems), key=lambda job: job.shard)
+            for job, (verdicts, orphans) in zip(jobs, runner.run(jobs, cfg), strict=True):
+                n_checked += len(verdicts)
+                detail = f"in {job.shard} but listed by no manifest row"
+                unlisted += [(key, Problem(Reason.NOT_IN_MANIFEST, detail)) for key in orphans]
+                ids = {row.pos: row.id for row in job.rows}
+                for verdict in verdicts:
+                    if verdict.problem is not None:
+                        problems[verdict.pos] = verdict.problem
+                        continue
+                    assert verdict.pixel_hash is not None  # set on every accepted image
+                    pixels.add([{"pixel": verdict.pixel_hash, "pos": verdict.pos,
+                                 "id": ids[verdict.pos],
+                                 "normalised_from": verdict.normalised_from}])  # fmt: skip
+        normalised: Counter[str] = Counter()
+        for rows in pixels:
+            for row, holder in with_first_holder(rows, "pixel"):
+                if holder is not row:
+                    detail = f"same pixels as {holder['id']!r}"
+                    problems[row["pos"]] = Problem(Reason.DUPLICATE_IMAGE, detail)
+                elif row["normalised_from"] is not None:
+                    normalised[row["normalised_from"]] += 1
+    return DecodeResult(
+        dict(sorted(problems.items())), tuple(unlisted), dict(sorted(normalised.items())),
+        n_checked,
+    )  # fmt: skip

@@ -9,11 +9,15 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pyarrow import ArrowException
 
 from components.artifacts import MANIFEST_FILE
+from components.data.ray_session import ray_session
 from components.validation.atomic import (
     atomic_write_text,
     remove_dir,
@@ -21,6 +25,7 @@ from components.validation.atomic import (
     temp_dir_beside,
 )
 from components.validation.errors import GateFailed
+from components.validation.manifest_table import ManifestTable
 from components.validation.quarantine import (
     QUARANTINE_FILE,
     Rejection,
@@ -36,8 +41,6 @@ from components.validation.report import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from components.checks.reasons import Problem
     from components.data.corpus.rejections import Rejected
     from components.settings import ValidateConfig
@@ -46,13 +49,18 @@ if TYPE_CHECKING:
 __all__ = ["GateFailed", "ValidationReport", "load_quarantined_ids", "validate_corpus"]
 
 
+class RayPlace(NamedTuple):
+    """The Ray cluster a large corpus's shard checks run on."""
+
+    address: str | None = None  # None: a local Ray, started only for a large corpus
+    temp_dir: str = "/tmp/ray-clip-pipeline"
+
+
 class _Unreadable(Exception):
     """The manifest cannot be had at all; the message is the user-facing paragraph."""
 
 
-def _read_manifest(data_dir: Path) -> pd.DataFrame:
-    import pandas as pd
-
+def _open_manifest(data_dir: Path) -> ManifestTable:
     path = data_dir / MANIFEST_FILE
     if not data_dir.is_dir():  # missing, or a file where the corpus folder should be
         raise _Unreadable(
@@ -67,42 +75,59 @@ def _read_manifest(data_dir: Path) -> pd.DataFrame:
             "to restore a versioned one), then run validation again."
         )
     try:
-        return pd.read_parquet(path).reset_index(drop=True)
+        return ManifestTable(path)
     except Exception as err:  # any reader failure means the same thing: the file is damaged
-        raise _Unreadable(
-            f"Data validation failed: {path} cannot be read as a parquet table "
-            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'}). "
-            "It is damaged or not a manifest: rebuild the corpus (or `dvc checkout` to restore "
-            "the versioned one), then run validation again."
-        ) from err
+        raise _damaged(path, err) from err
 
 
-def _cell(manifest: pd.DataFrame, column: str, pos: int) -> str:
-    """A manifest value as text for the report ('' where the column or value is missing)."""
+def _damaged(path: Path, err: Exception) -> _Unreadable:
+    return _Unreadable(
+        f"Data validation failed: {path} cannot be read as a parquet table "
+        f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'}). "
+        "It is damaged or not a manifest: rebuild the corpus (or `dvc checkout` to restore "
+        "the versioned one), then run validation again."
+    )
+
+
+def _cell(value: object) -> str:
+    """A manifest value as text for the report ('' where it is missing)."""
     import pandas as pd
 
-    if column not in manifest.columns:
-        return ""
-    value = manifest[column].iat[pos]
     if isinstance(value, str):
         return value
-    return "" if pd.isna(value) is True else str(value)  # None, NaN, pd.NA
+    return "" if value is None or pd.isna(value) is True else str(value)  # None, NaN, pd.NA
 
 
-def _rejections(manifest: pd.DataFrame, problems: dict[int, Problem]) -> list[Rejection]:
-    return [
-        Rejection(
-            row=pos,
-            id=_cell(manifest, "id", pos),
-            source=_cell(manifest, "source", pos),
-            split=_cell(manifest, "split", pos),
-            reason=problem.reason,
-            detail=problem.detail,
-            reference=f"{_cell(manifest, 'shard', pos)}#{_cell(manifest, 'key', pos)}",
-            sha256=_cell(manifest, "image_sha256", pos),
-        )
-        for pos, problem in sorted(problems.items())
-    ]
+REPORT_COLUMNS = ("id", "source", "split", "shard", "key", "image_sha256")
+
+
+def _rejections(table: ManifestTable, problems: dict[int, Problem]) -> list[Rejection]:
+    """The rejected rows with the cells the report names them by, read in one more pass over
+    the manifest (only the problem rows are kept)."""
+    rejections = []
+    for chunk in table.frames(REPORT_COLUMNS) if problems else ():
+        wanted = [pos for pos in chunk.index if pos in problems]
+        cells = {c: chunk[c] if c in chunk.columns else None for c in REPORT_COLUMNS}
+
+        def cell(column: str, pos: int, cells: dict = cells) -> str:
+            values = cells[column]
+            return "" if values is None else _cell(values.loc[pos])
+
+        for pos in wanted:
+            problem = problems[pos]
+            rejections.append(
+                Rejection(
+                    row=pos,
+                    id=cell("id", pos),
+                    source=cell("source", pos),
+                    split=cell("split", pos),
+                    reason=problem.reason,
+                    detail=problem.detail,
+                    reference=f"{cell('shard', pos)}#{cell('key', pos)}",
+                    sha256=cell("image_sha256", pos),
+                )
+            )
+    return rejections
 
 
 def _read_build_rejections(data_dir: Path) -> list[Rejected]:
@@ -139,16 +164,24 @@ class _Findings:
     decode_skipped: bool  # the manifest lacks the columns that locate a sample
 
 
-def _inspect(data_dir: Path, manifest: pd.DataFrame, cfg: ValidateConfig, docs: Path) -> _Findings:
-    """Run the manifest suite, then decode every row it did not already reject."""
+def _inspect(
+    data_dir: Path, table: ManifestTable, cfg: ValidateConfig, docs: Path, ray: RayPlace
+) -> _Findings:
+    """Run the manifest suite, then decode every row it did not already reject: on Ray Data
+    from validate.decode_on_ray_from_rows rows, else on threads of this process."""
     from components.validation.decode_checks import NEEDED_COLUMNS, run_decode_checks
     from components.validation.manifest_suite import run_manifest_suite
+    from components.validation.shard_runner import RayRunner, ThreadRunner
 
-    suite = run_manifest_suite(manifest, cfg, docs)
+    scratch = docs.parent  # the grouping's spill files: beside the reports, not in /tmp
+    suite = run_manifest_suite(table, cfg, docs, scratch)
     problems = dict(suite.row_problems)
-    if not set(NEEDED_COLUMNS) <= set(manifest.columns):
-        return _Findings(suite, problems, (), {}, 0, decode_skipped=len(manifest) > 0)
-    decoded = run_decode_checks(data_dir, manifest, cfg, skip_rows=problems.keys())
+    if not set(NEEDED_COLUMNS) <= set(table.columns):
+        return _Findings(suite, problems, (), {}, 0, decode_skipped=table.n_rows > 0)
+    on_ray = cfg.decode_on_ray_from_rows is not None and table.n_rows >= cfg.decode_on_ray_from_rows
+    with ray_session(*ray) if on_ray else nullcontext():
+        runner = RayRunner() if on_ray else ThreadRunner()
+        decoded = run_decode_checks(data_dir, table, cfg, problems.keys(), scratch, runner)
     problems |= decoded.problems
     return _Findings(
         suite, problems, decoded.unlisted, decoded.normalised, decoded.n_checked, False
@@ -157,7 +190,7 @@ def _inspect(data_dir: Path, manifest: pd.DataFrame, cfg: ValidateConfig, docs: 
 
 def _report(
     data_dir: Path,
-    manifest: pd.DataFrame,
+    table: ManifestTable,
     found: _Findings,
     refused: list[Rejected],
     cfg: ValidateConfig,
@@ -166,25 +199,25 @@ def _report(
 ) -> tuple[ValidationReport, list[Rejection]]:
     from components.validation.manifest_suite import MANIFEST_COLUMNS
 
-    missing = set(MANIFEST_COLUMNS) - set(manifest.columns)
+    missing = set(MANIFEST_COLUMNS) - set(table.columns)
     limits: dict[str, Any] = cfg.model_dump()
     structural = tuple(
         describe_structural(o, limits)
         for o in found.suite.structural_failures
         if not (o.error and o.column in missing)  # already said by the schema failure
     )
-    rejections = _rejections(manifest, found.problems) + [
-        Rejection(len(manifest) + n, key, "", "", problem.reason, problem.detail, key)
+    rejections = _rejections(table, found.problems) + [
+        Rejection(table.n_rows + n, key, "", "", problem.reason, problem.detail, key)
         for n, (key, problem) in enumerate(found.unlisted)
     ]
     # what the data build refused at the source, last: no id, they never entered the corpus
-    first = len(manifest) + len(found.unlisted)
+    first = table.n_rows + len(found.unlisted)
     rejections += [
         Rejection(first + n, "", "user", "", r.reason, r.detail, r.reference, r.sha256 or "")
         for n, r in enumerate(refused)
     ]
     reasons = dict(Counter(r.reason.value for r in rejections).most_common())
-    n_samples = len(manifest) + len(found.unlisted) + len(refused)
+    n_samples = table.n_rows + len(found.unlisted) + len(refused)
     n_rejected = len(rejections)
     fraction = n_rejected / n_samples if n_samples else 0.0
     n_normalised = sum(found.normalised.values())
@@ -205,7 +238,7 @@ def _report(
     )
     report = ValidationReport(
         data_dir=str(data_dir),
-        n_rows=len(manifest),
+        n_rows=table.n_rows,
         n_unlisted=len(found.unlisted),
         n_build_rejected=len(refused),
         n_decoded=found.n_decoded,
@@ -253,14 +286,17 @@ def _unreadable_report(
     )
 
 
-def validate_corpus(data_dir: Path, cfg: ValidateConfig, report_dir: Path) -> ValidationReport:
+def validate_corpus(
+    data_dir: Path, cfg: ValidateConfig, report_dir: Path, ray: RayPlace | None = None
+) -> ValidationReport:
     """Validate the corpus in `data_dir`, write the reports into `report_dir`, and return the
-    report; raise GateFailed (after writing them) when the corpus must not be trained on."""
+    report; raise GateFailed (after writing them) when the corpus must not be trained on.
+    A large corpus's shards are checked on the Ray cluster `ray` names (default: a local Ray)."""
     started = time.perf_counter()
     data_dir, report_dir = Path(data_dir), Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     try:
-        manifest = _read_manifest(data_dir)
+        table = _open_manifest(data_dir)
         refused = _read_build_rejections(data_dir)
     except _Unreadable as err:
         report = _unreadable_report(data_dir, cfg, report_dir, str(err), started)
@@ -269,9 +305,16 @@ def validate_corpus(data_dir: Path, cfg: ValidateConfig, report_dir: Path) -> Va
 
     docs = temp_dir_beside(report_dir / DOCS_DIR)  # GX builds here; swapped in when complete
     try:
-        found = _inspect(data_dir, manifest, cfg, docs)
-        report, rejections = _report(data_dir, manifest, found, refused, cfg, report_dir, started)
-        _publish(report_dir, report, rejections, docs)
+        try:
+            found = _inspect(data_dir, table, cfg, docs, ray or RayPlace())
+            report, rejections = _report(data_dir, table, found, refused, cfg, report_dir, started)
+        except ArrowException as err:  # a row group past the footer is damaged
+            message = str(_damaged(data_dir / MANIFEST_FILE, err))
+            report, rejections = _unreadable_report(data_dir, cfg, report_dir, message, started), []
+            docs_made = None
+        else:
+            docs_made = docs
+        _publish(report_dir, report, rejections, docs_made)
     finally:
         shutil.rmtree(docs, ignore_errors=True)  # only still there if something failed
     if not report.passed:

@@ -9,11 +9,13 @@ is written except the Data Docs site, which is pointed at a folder of our choosi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from components.checks.reasons import Problem, Reason
+from components.validation.manifest_table import ManifestTable
+from components.validation.unique_columns import UniqueColumns, UniqueFindings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,10 +82,11 @@ class _Spec:
     structural: bool
     reasons: tuple[Reason, ...] = ()  # what its failing rows are quarantined as
     flag: RowFlagger | None = field(default=None, repr=False)
+    unique: str | None = None  # uniqueness of this column: found by grouping, not by GX
 
 
-# Each builder pairs an expectation with the function that turns GX's unexpected row indices
-# into quarantine problems.
+# Each builder pairs an expectation with the function that turns GX's unexpected rows (index
+# labels: positions in the whole manifest) into quarantine problems.
 
 
 def _in_set(gxe: Any, column: str, known: tuple[str, ...], reason: Reason, knob: str) -> _Spec:
@@ -91,7 +94,7 @@ def _in_set(gxe: Any, column: str, known: tuple[str, ...], reason: Reason, knob:
         allowed = f"{', '.join(known)} (validate.{knob})"
         values = df[column]
         return {
-            i: Problem(reason, f"{column} {values.iat[i]!r} is not one of {allowed}") for i in rows
+            i: Problem(reason, f"{column} {values.loc[i]!r} is not one of {allowed}") for i in rows
         }
 
     expectation = gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(known))
@@ -107,21 +110,10 @@ def _not_null(gxe: Any, column: str) -> _Spec:
     return _Spec(expectation, False, (Reason.MISSING_FIELD,), flag)
 
 
-def _unique(gxe: Any, column: str, reason: Reason) -> _Spec:
-    # GX marks every copy; the first occurrence is kept, the later ones are quarantined
-    def flag(df: pd.DataFrame, rows: list[int]) -> dict[int, Problem]:
-        first: dict[Any, Any] = {}
-        flagged: dict[int, Problem] = {}
-        for i in sorted(rows):
-            value = df[column].iat[i]
-            if value in first:
-                detail = f"{column} {value!r} was already used by id {first[value]!r}"
-                flagged[i] = Problem(reason, detail)
-            else:
-                first[value] = df["id"].iat[i]
-        return flagged
-
-    return _Spec(gxe.ExpectColumnValuesToBeUnique(column=column), False, (reason,), flag)
+def _unique(column: str, reason: Reason) -> _Spec:
+    """A column whose values must be unique across the whole manifest: GX sees one chunk at a
+    time, so this one is answered by grouping (unique_columns.py)."""
+    return _Spec(None, False, (reason,), unique=column)
 
 
 def _bounded(
@@ -136,7 +128,7 @@ def _bounded(
     def flag(df: pd.DataFrame, rows: list[int]) -> dict[int, Problem]:
         flagged: dict[int, Problem] = {}
         for i in rows:
-            size = measure(df[column].iat[i])
+            size = measure(df[column].loc[i])
             if size == 0 and empty is not None:
                 flagged[i] = Problem(empty, f"manifest {column} is empty")
                 continue
@@ -151,29 +143,49 @@ def _bounded(
 
 
 def _specs(cfg: ValidateConfig) -> list[_Spec]:
-    """The suite, in precedence order: a row's first failing expectation names its reason."""
+    """The row-level suite, in precedence order: a row's first failing expectation names its
+    reason. (The table-level checks, columns and row count, read the parquet footer.)"""
     import great_expectations.expectations as gxe
 
     captions = (cfg.min_caption_chars, cfg.max_caption_chars)
     sides = (cfg.min_image_side, cfg.max_image_side)
     caption_reasons = (Reason.CAPTION_TOO_SHORT, Reason.CAPTION_TOO_LONG)
     side_reasons = (Reason.IMAGE_TOO_SMALL, Reason.IMAGE_TOO_LARGE)
-    columns = gxe.ExpectTableColumnsToMatchSet(column_set=list(MANIFEST_COLUMNS), exact_match=False)
-    rows = gxe.ExpectTableRowCountToBeBetween(min_value=cfg.min_rows, max_value=cfg.max_rows)
     between = gxe.ExpectColumnValuesToBeBetween
     return [
-        _Spec(columns, structural=True),
-        _Spec(rows, structural=True),
         _in_set(gxe, "split", cfg.known_splits, Reason.UNKNOWN_SPLIT, "known_splits"),
         _in_set(gxe, "source", cfg.known_sources, Reason.UNKNOWN_SOURCE, "known_sources"),
         *(_not_null(gxe, column) for column in KEY_COLUMNS),
-        _unique(gxe, "id", Reason.DUPLICATE_ID),
-        _unique(gxe, "image_sha256", Reason.DUPLICATE_IMAGE),
+        _unique("id", Reason.DUPLICATE_ID),
+        _unique("image_sha256", Reason.DUPLICATE_IMAGE),
         _bounded(gxe.ExpectColumnValueLengthsToBeBetween, "caption", captions, caption_reasons,
                  "caption_chars", len, empty=Reason.EMPTY_CAPTION),
         _bounded(between, "width", sides, side_reasons, "image_side", int),
         _bounded(between, "height", sides, side_reasons, "image_side", int),
     ]  # fmt: skip
+
+
+def _table_outcomes(table: ManifestTable, cfg: ValidateConfig) -> list[ExpectationOutcome]:
+    """The contract's columns and the row count, from the footer: true of the whole table, where
+    GX would only see a chunk."""
+    missing = sorted(c for c in MANIFEST_COLUMNS if c not in table.columns)
+    upper = cfg.max_rows if cfg.max_rows is not None else float("inf")
+    return [
+        ExpectationOutcome(
+            name="expect_table_columns_to_match_set",
+            column=None,
+            structural=True,
+            success=not missing,
+            observed=f"missing columns: {', '.join(missing)}" if missing else None,
+        ),
+        ExpectationOutcome(
+            name="expect_table_row_count_to_be_between",
+            column=None,
+            structural=True,
+            success=cfg.min_rows <= table.n_rows <= upper,
+            observed=_short(table.n_rows),
+        ),
+    ]
 
 
 def _raised(exception_info: Any) -> str | None:
@@ -221,6 +233,19 @@ def _outcome(spec: _Spec, gx_result: Any) -> ExpectationOutcome:
     )
 
 
+def _merged(first: ExpectationOutcome | None, chunk: ExpectationOutcome) -> ExpectationOutcome:
+    """One expectation's outcome over the chunks seen so far."""
+    if first is None:
+        return chunk
+    return replace(
+        first,
+        success=first.success and chunk.success,
+        unexpected_count=first.unexpected_count + chunk.unexpected_count,
+        unexpected_sample=(first.unexpected_sample + chunk.unexpected_sample)[:SAMPLE_SIZE],
+        error=first.error or chunk.error,
+    )
+
+
 def _docs_site(folder: Path) -> dict[str, Any]:
     return {
         "class_name": "SiteBuilder",
@@ -231,60 +256,111 @@ def _docs_site(folder: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run_manifest_suite(
-    manifest: pd.DataFrame, cfg: ValidateConfig, docs_dir: Path | None = None
-) -> SuiteResult:
-    """Validate the manifest (row positions 0..n-1 are what `row_problems` refers to) and, when
-    `docs_dir` is given, build the GX Data Docs site there (index.html at its top)."""
-    from components.settings import apply_quiet_env
-
-    apply_quiet_env()  # GX_ANALYTICS_ENABLED=false, before GX reads its settings
-
-    import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    manifest = manifest.reset_index(drop=True)  # GX reports index labels: make them positions
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    # The ephemeral context ships a default site in a fresh system temp dir: drop it, so only
-    # our folder is written (and nothing is left behind in /tmp).
-    for site in list(context.list_data_docs_sites()):
-        context.delete_data_docs_site(site)
-    actions = []
-    if docs_dir is not None:
-        context.add_data_docs_site(DOCS_SITE, _docs_site(Path(docs_dir).resolve()))
-        actions.append(UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE]))
-
-    batch = (
-        context.data_sources.add_pandas("corpus")
-        .add_dataframe_asset("manifest")
-        .add_batch_definition_whole_dataframe("manifest")
+def _unique_outcome(found: UniqueFindings, spec: _Spec) -> ExpectationOutcome:
+    return ExpectationOutcome(
+        name="expect_column_values_to_be_unique",
+        column=found.column,
+        structural=spec.structural,
+        success=not found.missing and found.unexpected_count == 0,
+        unexpected_count=found.unexpected_count,
+        unexpected_sample=found.sample,
+        error=f'the column "{found.column}" is not in the manifest' if found.missing else None,
+        reasons=tuple(r.value for r in spec.reasons),
     )
-    suite = context.suites.add(gx.ExpectationSuite(name="manifest"))
-    specs = {suite.add_expectation(s.expectation).id: s for s in _specs(cfg)}
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="manifest", data=batch, suite=suite)
-    )
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name="manifest",
-            validation_definitions=[definition],
-            actions=actions,
-            result_format={"result_format": "COMPLETE"},  # every unexpected row's index
+
+
+class _ChunkValidator:
+    """GX's ephemeral context, suite and checkpoint, built once and run on chunk after chunk;
+    each run adds its page to the Data Docs site in `docs_dir`."""
+
+    def __init__(self, specs: list[_Spec], docs_dir: Path | None) -> None:
+        from components.settings import apply_quiet_env
+
+        apply_quiet_env()  # GX_ANALYTICS_ENABLED=false, before GX reads its settings
+
+        import great_expectations as gx
+        from great_expectations.checkpoint import UpdateDataDocsAction
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        # The ephemeral context ships a default site in a fresh system temp dir: drop it, so
+        # only our folder is written (and nothing is left behind in /tmp).
+        for site in list(context.list_data_docs_sites()):
+            context.delete_data_docs_site(site)
+        actions = []
+        if docs_dir is not None:
+            context.add_data_docs_site(DOCS_SITE, _docs_site(Path(docs_dir).resolve()))
+            actions.append(UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE]))
+        batch = (
+            context.data_sources.add_pandas("corpus")
+            .add_dataframe_asset("manifest")
+            .add_batch_definition_whole_dataframe("manifest")
         )
-    )
-    run = checkpoint.run(batch_parameters={"dataframe": manifest})
+        suite = context.suites.add(gx.ExpectationSuite(name="manifest"))
+        self.specs = {suite.add_expectation(s.expectation).id: s for s in specs}
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name="manifest", data=batch, suite=suite)
+        )
+        self.checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name="manifest",
+                validation_definitions=[definition],
+                actions=actions,
+                result_format={"result_format": "COMPLETE"},  # every unexpected row's index
+            )
+        )
 
-    by_id = {r.expectation_config.id: r for v in run.run_results.values() for r in v.results}
-    outcomes: list[ExpectationOutcome] = []
+    def run(self, chunk: pd.DataFrame) -> dict[int, tuple[ExpectationOutcome, list[int]]]:
+        """id(spec) -> (its outcome on this chunk, the unexpected rows' positions)."""
+        run = self.checkpoint.run(batch_parameters={"dataframe": chunk})
+        by_id = {r.expectation_config.id: r for v in run.run_results.values() for r in v.results}
+        found = {}
+        for expectation_id, spec in self.specs.items():
+            gx_result = by_id[expectation_id]
+            rows = (gx_result.result or {}).get("unexpected_index_list") or []
+            failed = [int(i) for i in rows] if not gx_result.success else []
+            found[id(spec)] = (_outcome(spec, gx_result), failed)
+        return found
+
+
+def _chunk_columns(specs: list[_Spec]) -> list[str]:
+    columns = [s.expectation.column for s in specs if s.expectation is not None]
+    return list(dict.fromkeys(columns))
+
+
+def run_manifest_suite(
+    manifest: pd.DataFrame | ManifestTable,
+    cfg: ValidateConfig,
+    docs_dir: Path | None = None,
+    scratch: Path | None = None,
+) -> SuiteResult:
+    """Validate the manifest (`row_problems` is keyed by row position) chunk by chunk, in memory
+    bounded by the chunk size, and, when `docs_dir` is given, build the GX Data Docs site there
+    (index.html at its top; a page per chunk). `scratch` holds the grouping's spill files."""
+    table = manifest if isinstance(manifest, ManifestTable) else ManifestTable(manifest)
+    specs = _specs(cfg)
+    validator = _ChunkValidator([s for s in specs if s.expectation is not None], docs_dir)
+    unique = UniqueColumns([s.unique for s in specs if s.unique], table.n_rows, scratch)
+    outcomes: dict[int, ExpectationOutcome] = {}
+    flagged: dict[int, dict[int, Problem]] = {id(s): {} for s in specs}
+    with unique:
+        for chunk in table.frames([*_chunk_columns(specs), *unique.needs]):
+            for key, (outcome, rows) in validator.run(chunk).items():
+                outcomes[key] = _merged(outcomes.get(key), outcome)
+                spec = next(s for s in specs if id(s) == key)
+                if spec.flag is not None and rows:
+                    flagged[key] |= spec.flag(chunk, rows)
+            unique.add(chunk)
+        for spec in specs:
+            if spec.unique:
+                found = unique.result(spec.unique, spec.reasons[0])
+                outcomes[id(spec)] = _unique_outcome(found, spec)
+                flagged[id(spec)] = found.problems
     row_problems: dict[int, Problem] = {}
-    for expectation_id, spec in specs.items():  # suite order: the first problem wins
-        gx_result = by_id[expectation_id]
-        outcomes.append(_outcome(spec, gx_result))
-        rows = (gx_result.result or {}).get("unexpected_index_list") or []
-        if spec.flag is not None and rows and not gx_result.success:
-            for pos, problem in spec.flag(manifest, [int(i) for i in rows]).items():
-                row_problems.setdefault(pos, problem)
+    for spec in specs:  # suite order: the first problem wins
+        for pos, problem in flagged[id(spec)].items():
+            row_problems.setdefault(pos, problem)
+    ordered = (*_table_outcomes(table, cfg), *(outcomes[id(s)] for s in specs))
     index = Path(docs_dir).resolve() / "index.html" if docs_dir is not None else None
-    return SuiteResult(tuple(outcomes), row_problems, index)
+    return SuiteResult(ordered, dict(sorted(row_problems.items())), index)

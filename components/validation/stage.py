@@ -7,6 +7,7 @@ from components.settings import ValidateInputs
 
 
 def validate(cfg: ValidateInputs):  # -> components.validation.gate.ValidationReport
-    from components.validation.gate import validate_corpus
+    from components.validation.gate import RayPlace, validate_corpus
 
-    return validate_corpus(cfg.paths.data, cfg.gate, VALIDATION.path(cfg.paths.workdir))
+    ray = RayPlace(cfg.ray_address, cfg.ray_temp_dir)
+    return validate_corpus(cfg.paths.data, cfg.gate, VALIDATION.path(cfg.paths.workdir), ray)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 
 from components.checks.reasons import Reason
 from components.validation.manifest_suite import MANIFEST_COLUMNS, SuiteResult, run_manifest_suite
+from components.validation.manifest_table import ManifestTable
 
 from .corpus_factory import good_samples, manifest_row
 from .validation_support import TEST_LIMITS, params_config
@@ -71,7 +73,30 @@ def test_data_docs_are_built_into_the_given_folder(flawed) -> None:
     pages = list((docs / "validations").rglob("*.html"))
     assert len(pages) == 1
     page = pages[0].read_text()  # rendered prose, with the offending values
-    assert "values must be unique" in page and "good-001" in page
+    prose = " ".join(re.sub(r"<[^>]*>", " ", page).split())
+    assert "values must never be null" in prose and "300 characters long" in prose
+    assert ">9999<" in page  # the height over the limit, among the unexpected values
+
+
+def test_uniqueness_spans_chunks_and_is_in_the_outcomes() -> None:
+    """GX sees one chunk at a time; the id and image-hash checks group the whole manifest, so a
+    copy three chunks after its first holder is still found, and only the later copy is flagged."""
+    frame = _manifest(40)
+    frame.loc[31, "id"] = frame.loc[2, "id"]
+    frame.loc[37, "image_sha256"] = frame.loc[5, "image_sha256"]
+    frame.loc[38, "image_sha256"] = frame.loc[5, "image_sha256"]
+    result = run_manifest_suite(ManifestTable(frame, chunk_rows=8), CFG)
+    reasons = {pos: p.reason for pos, p in result.row_problems.items()}
+    assert reasons == {
+        31: Reason.DUPLICATE_ID,
+        37: Reason.DUPLICATE_IMAGE,
+        38: Reason.DUPLICATE_IMAGE,
+    }
+    assert repr(frame.loc[2, "id"]) in result.row_problems[31].detail  # names the holder
+    by_column = {o.column: o for o in result.outcomes if o.name.endswith("unique")}
+    assert by_column["id"].unexpected_count == 2 and by_column["image_sha256"].unexpected_count == 3
+    rows = next(o for o in result.outcomes if o.name == "expect_table_row_count_to_be_between")
+    assert rows.observed == "40" and rows.success
 
 
 def test_structural_failures() -> None:

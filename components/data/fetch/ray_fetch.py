@@ -9,10 +9,8 @@ and detail of the failure, the last HTTP status and the attempts.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +18,7 @@ from components.checks.reasons import Problem, Reason
 from components.data.errors import DataSourceError
 from components.data.fetch.http_client import Fetched, FetchPolicy, fetch_url
 from components.data.fetch.s3_fetch import read_s3
+from components.data.ray_session import ordered_quiet_data_context
 from components.data.s3 import S3Store, is_s3
 from components.settings import S3Access
 
@@ -75,24 +74,6 @@ class _FetchBatch:
         }
 
 
-@contextmanager
-def ray_for_build(address: str | None, temp_dir: str) -> Iterator[None]:
-    """The settings' Ray cluster, or a local Ray started for the build and stopped after."""
-    import ray
-
-    if ray.is_initialized():
-        yield
-        return
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
-
-
 def _fetched(row: dict[str, Any]) -> Fetched:
     status = int(row["http_status"]) or None
     if row["reason"]:
@@ -108,11 +89,7 @@ def fetch_urls(urls: Sequence[str], plan: FetchPlan) -> Iterator[Fetched]:
 
     if not urls:
         return
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True  # row i of the table, answer i
-    context.enable_progress_bars = False  # the build's own progress says enough
-    context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-run INFO lines
+    ordered_quiet_data_context()  # row i of the table, answer i
     blocks = max(1, min(len(urls) // 8, plan.actors * 8))  # every actor gets work
     items = [{"index": i, "url": url} for i, url in enumerate(urls)]
     fetched = ray.data.from_items(items, override_num_blocks=blocks).map_batches(

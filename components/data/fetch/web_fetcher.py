@@ -10,7 +10,8 @@ from pathlib import Path
 
 from components.data.fetch.fetch_log import FetchRecord, PreviousFetches
 from components.data.fetch.http_client import Fetched
-from components.data.fetch.ray_fetch import FetchPlan, fetch_urls, ray_for_build
+from components.data.fetch.ray_fetch import FetchPlan, fetch_urls
+from components.data.ray_session import ray_session
 from components.data.s3 import S3Store
 from components.settings import S3Access
 
@@ -65,7 +66,7 @@ class WebFetcher:
         missing = list(dict.fromkeys(url for url in urls if url not in known))
         if missing:
             if not self._ray_started:
-                self._stack.enter_context(ray_for_build(*self.ray))
+                self._stack.enter_context(ray_session(*self.ray))
                 self._ray_started = True
             known |= dict(zip(missing, fetch_urls(missing, self.plan), strict=True))
         self.fetched += len(missing)
