@@ -51,7 +51,7 @@ def write_corpus(data: Path, rows: int) -> None:
     from components.data.corpus.manifest import SCHEMA
     from components.data.corpus.webdataset import write_shard
 
-    (data / "shards").mkdir(parents=True)
+    (data / "shards").mkdir(parents=True, exist_ok=True)
     with pq.ParquetWriter(data / "manifest.parquet", SCHEMA) as writer:
         for start in range(0, rows, PER_SHARD):
             shard = f"shards/train-{start // PER_SHARD:05d}.tar"
@@ -134,14 +134,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--factor", type=int, default=10)
     parser.add_argument("--decode", choices=("ray", "threads"), default="ray")
+    parser.add_argument("--corpora", type=Path, help="keep (and reuse) the corpora here")
     args = parser.parse_args()
     results = {}
     for rows in (args.rows, args.factor * args.rows):
         with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+            data = (args.corpora / f"rows-{rows}") if args.corpora else Path(tmp) / "data"
             started = time.perf_counter()
-            write_corpus(Path(tmp) / "data", rows)
+            if not (data / "card.json").is_file():  # written last: a whole corpus
+                write_corpus(data, rows)
             written = time.perf_counter() - started
-            seconds, peak, worker = _measure(Path(tmp) / "data", Path(tmp) / "report", args.decode)
+            seconds, peak, worker = _measure(data, Path(tmp) / "report", args.decode)
         results[rows] = {"rows": rows, "seconds": round(seconds, 1),
                          "rows_per_s": round(rows / seconds, 1),
                          "peak_rss_mib": round(peak, 1), "ray_worker_peak_mib": round(worker, 1),

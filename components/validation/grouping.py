@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-BUCKET_ROWS = 250_000  # rows grouped in memory at once (a few tens of MB of short strings)
+BUCKET_ROWS = 50_000  # rows grouped in memory at once: about 60 MB of short strings as dicts
 
 
 def bucket_count(n_rows: int) -> int:
@@ -34,11 +34,12 @@ class HashBuckets:
     """Rows ({column: value}, one column named by `key`) spilled to `buckets` parquet files by
     the hash of their key. With one bucket nothing is written: rows stay in memory."""
 
-    FLUSH_ROWS = 16_384  # rows buffered per bucket before they are written
+    FLUSH_ROWS = 16_384  # rows buffered in all buckets together before they are written
 
     def __init__(self, key: str, schema: pa.Schema, buckets: int, scratch: Path | None) -> None:
         self.key, self.schema, self.buckets = key, schema, buckets
         self._pending: list[list[dict[str, Any]]] = [[] for _ in range(buckets)]
+        self._pending_rows = 0
         self._writers: dict[int, pq.ParquetWriter] = {}
         self._folder: tempfile.TemporaryDirectory | None = None
         if buckets > 1:
@@ -47,10 +48,13 @@ class HashBuckets:
     def add(self, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
             index = 0 if self.buckets == 1 else _bucket_of(str(row[self.key]), self.buckets)
-            pending = self._pending[index]
-            pending.append(row)
-            if self.buckets > 1 and len(pending) >= self.FLUSH_ROWS:
-                self._flush(index)
+            self._pending[index].append(row)
+            self._pending_rows += 1
+            if self.buckets > 1 and self._pending_rows >= self.FLUSH_ROWS:
+                # the buffer is shared: more buckets must not mean more rows held
+                for each in range(self.buckets):
+                    self._flush(each)
+                self._pending_rows = 0
 
     def _flush(self, index: int) -> None:
         assert self._folder is not None

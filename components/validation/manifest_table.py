@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-CHUNK_ROWS = 100_000  # rows in memory at once (GX validates one chunk at a time)
+CHUNK_ROWS = 50_000  # rows in memory at once (GX validates one chunk at a time)
 
 
 class ManifestTable:
@@ -36,6 +36,7 @@ class ManifestTable:
         """The manifest in chunks of at most chunk_rows rows, with only `columns` (those of
         them it has; all when None)."""
         import pandas as pd
+        import pyarrow as pa
 
         wanted = [c for c in dict.fromkeys(columns or self.columns) if c in self.columns]
         if self._frame is not None:
@@ -49,5 +50,7 @@ class ManifestTable:
             frame.index = pd.RangeIndex(start, start + len(frame))
             start += len(frame)
             yield frame
+            del frame, batch
+            pa.default_memory_pool().release_unused()  # the chunk's buffers back to the OS
         if start == 0:  # an empty manifest still has its columns
             yield self._file.schema_arrow.empty_table().select(wanted).to_pandas()
