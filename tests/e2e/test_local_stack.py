@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -318,9 +319,12 @@ def test_s3_outage_mid_pipeline_retries_fails_cleanly_then_reruns(
         # nothing registered: the model name does not exist in the registry
         assert _versions(stack, model) == []
 
-        # S3 back (same endpoint, same data): a rerun completes and registers version 1
+        # S3 back (same endpoint, same data): a rerun completes and registers version 1. The
+        # corpus folder is deleted first: a cached step whose output is gone runs again, and
+        # the step after it, given the same corpus, comes from Prefect's cache
         stack.up(progress=lambda line: None)
         assert stack.client_env()["AWS_ENDPOINT_URL_S3"] == endpoint
+        shutil.rmtree(workdir / "data")
         rerun = subprocess.run(
             command,
             env=_env(stack, tmp_path),
@@ -333,6 +337,11 @@ def test_s3_outage_mid_pipeline_retries_fails_cleanly_then_reruns(
         completed = _flow_runs_of(api, workdir)[-1]
         assert completed["state_type"] == "COMPLETED"
         assert json.dumps(completed["parameters"]) == json.dumps(failed["parameters"])
+        states = {name: run["state_name"] for name, run in _task_runs(api, completed["id"]).items()}
+        assert states["build_corpus"] == "Completed", states  # its output was gone: built again
+        assert states["validate"] == "Cached", states  # same corpus, parameters and code
+        assert states["train"] == "Completed", states  # the model steps always run
+        assert (workdir / "data" / "card.json").is_file()
 
 
 def test_serve_serves_the_same_schedule_until_stopped(stack: LocalStack, tmp_path: Path) -> None:

@@ -324,35 +324,3 @@ def test_the_exported_folder_stands_alone(retrained, tmp_path):
         pd.DataFrame({"image": [s.image_png for s in samples]}), params={"labels": labels}
     )
     np.testing.assert_allclose(np.array(standalone["probs"]), served.values, atol=1e-5)
-
-
-def test_rerun_with_unchanged_inputs_skips_the_cached_data_steps(retrained):
-    """Issue 7, acceptance 3: the corpus build and the validation come from Prefect's cache
-    (task state Cached); the corpus is deleted, the build runs again."""
-    import shutil
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    from flows.retrain import retrain
-
-    workdir, _ = retrained
-
-    def task_states(state) -> dict[str, str]:
-        flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
-        with get_client(sync_client=True) as client:
-            runs = client.read_task_runs(flow_run_filter=flow_run)
-        return {r.name.rsplit("-", 1)[0]: r.state.name for r in runs}
-
-    again = retrain(profile="tiny", workdir=str(workdir), return_state=True)
-    assert again.is_completed(), again.message
-    states = task_states(again)
-    assert states["build-corpus"] == "Cached" and states["validate"] == "Cached", states
-    assert states["train"] == "Completed"  # the model steps always run
-
-    shutil.rmtree(workdir / "data")  # an output gone: its step runs again, and what follows
-    third = retrain(profile="tiny", workdir=str(workdir), return_state=True)
-    assert third.is_completed(), third.message
-    states = task_states(third)
-    assert states["build-corpus"] == "Completed", states
-    assert (workdir / "data" / "card.json").is_file()
