@@ -340,6 +340,7 @@ def run_manifest_suite(
     (index.html at its top; a page per chunk). `scratch` holds the grouping's spill files."""
     table = manifest if isinstance(manifest, ManifestTable) else ManifestTable(manifest)
     specs = _specs(cfg)
+    by_key = {id(s): s for s in specs}
     validator = _ChunkValidator([s for s in specs if s.expectation is not None], docs_dir)
     unique = UniqueColumns([s.unique for s in specs if s.unique], table.n_rows, scratch)
     outcomes: dict[int, ExpectationOutcome] = {}
@@ -348,7 +349,7 @@ def run_manifest_suite(
         for chunk in table.frames([*_chunk_columns(specs), *unique.needs]):
             for key, (outcome, rows) in validator.run(chunk).items():
                 outcomes[key] = _merged(outcomes.get(key), outcome)
-                spec = next(s for s in specs if id(s) == key)
+                spec = by_key[key]
                 if spec.flag is not None and rows:
                     flagged[key] |= spec.flag(chunk, rows)
             unique.add(chunk)

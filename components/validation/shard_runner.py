@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Protocol
 
-from components.validation.decode_checks import RowVerdict, ShardJob, check_shard
+from components.validation.shard_check import RowVerdict, ShardJob, check_shard
 
 if TYPE_CHECKING:
     from components.settings import ValidateConfig
