@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,40 @@ def use_s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
 
     return apply
+
+
+_RAY_DAEMONS = ("gcs_server", "raylet")
+
+
+def _ray_daemons() -> dict[int, str]:
+    import psutil
+
+    found = {}
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in _RAY_DAEMONS:
+            found[process.pid] = process.info["name"]
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_ray_outlives_its_module(request: pytest.FixtureRequest):
+    """A Ray left running by one module is joined by the next one's `ray.init()` (Ray attaches
+    to any local cluster it finds), so every module must stop the Ray it started. A leak is
+    reported against the module that made it and stopped here (by PID) so it costs no other."""
+    import psutil
+
+    before = set(_ray_daemons())
+    yield
+    deadline = time.monotonic() + 30  # ray.shutdown() returns before its daemons have exited
+    while (leaked := {p: n for p, n in _ray_daemons().items() if p not in before}) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.5)
+    if not leaked:
+        return
+    for pid in leaked:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.Error:
+            pass
+    pytest.fail(f"{request.node.nodeid} left Ray running: {sorted(leaked.items())}")

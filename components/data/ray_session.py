@@ -11,7 +11,9 @@ from contextlib import contextmanager
 @contextmanager
 def ray_session(address: str | None, temp_dir: str) -> Iterator[None]:
     """The cluster at `address`, or a local Ray (its files under `temp_dir`); one already
-    initialised in this process is used as it is."""
+    initialised in this process is used as it is. Without an address the local Ray is a new
+    one: `address="local"`, because Ray's default would attach to any Ray already running on
+    the machine (another user's, another job's)."""
     import ray
 
     if ray.is_initialized():
@@ -20,7 +22,9 @@ def ray_session(address: str | None, temp_dir: str) -> Iterator[None]:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+        ray.init(
+            address="local", include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False
+        )
     try:
         yield
     finally:

@@ -44,6 +44,7 @@ def ray_session(train: TrainConfig, services: Services | None = None):
         workers = int(train.num_workers * train.cpus_per_worker + 0.999)
         data = max(os.cpu_count() or 1, train.num_workers * train.data_cpus_per_worker)
         ray.init(
+            address="local",  # a new Ray, never one that happens to run on this machine
             num_cpus=workers + data,
             include_dashboard=True,  # Train V2's state queries need it; loopback only
             dashboard_host="127.0.0.1",

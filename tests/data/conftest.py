@@ -62,6 +62,6 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory):
     that is up instead of starting (and stopping) one per build."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
