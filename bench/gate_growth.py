@@ -119,14 +119,20 @@ def _gate(data: str, report: str, decode: str, queue) -> None:
     queue.put((seconds, peak, workers.peak_mib))
 
 
-def _measure(data: Path, report: Path, decode: str) -> tuple[float, float, float]:
-    context = multiprocessing.get_context("spawn")  # a fork would inherit pyarrow's threads
+def in_child(target, *args):
+    """What target(*args, queue) puts on the queue, run in a spawned child (its own peak RSS;
+    a fork would inherit the parent's pages and pyarrow's threads)."""
+    context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_gate, args=(str(data), str(report), decode, queue))
+    process = context.Process(target=target, args=(*args, queue))
     process.start()
     result = queue.get()
     process.join()
     return result
+
+
+def _measure(data: Path, report: Path, decode: str) -> tuple[float, float, float]:
+    return in_child(_gate, str(data), str(report), decode)
 
 
 def main() -> None:

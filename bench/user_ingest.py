@@ -5,8 +5,9 @@ memory it holds (Python allocations, tracemalloc peak), printed as ratios.
 
 Each table row is a distinct noise PNG of side x side pixels in the table's folder; every
 `bad-every`-th row is broken in a rotating way (missing, outside the folder, truncated), so the
-confinement, the source checks and the rejections all run. A ratio of 16 for memory means the
-ingest holds every admitted image in memory at once (it does, until the build streams).
+confinement, the source checks and the rejections all run. A ratio of 16 for memory would mean the
+ingest holds every admitted image at once; it streams windows of WINDOW samples to the build's
+sinks, so memory is one window's, whatever N.
 """
 
 from __future__ import annotations
@@ -50,17 +51,24 @@ def _table(folder: Path, rows: int, side: int, bad_every: int) -> Path:
 def _ingest(table: Path) -> tuple[float, float, int, int]:
     """(seconds, peak MiB of Python allocations, admitted, rejected)."""
     from components.checks.limits import SampleLimits
-    from components.data.sources.user_sources import load_user_sources
+    from components.data.sources.user_sources import ingest_user_sources
     from components.settings import load_settings
 
     cfg = load_settings("default").data.model_copy(update={"user_sources": [str(table)]})
-    tracemalloc.start()
-    started = time.perf_counter()
-    loaded = load_user_sources(cfg, SampleLimits(), workers=2)
-    seconds = time.perf_counter() - started
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return seconds, peak, len(loaded.images), len(loaded.rejected)
+    counts = {"admitted": 0, "rejected": 0}
+
+    def count(kind: str):  # the build stores each window and lets it go; so does this sink
+        return lambda items: counts.__setitem__(kind, counts[kind] + len(items))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        tracemalloc.start()
+        started = time.perf_counter()
+        ingest_user_sources(cfg, SampleLimits(), 2, count("admitted"), count("rejected"),
+                            scratch=Path(scratch))  # fmt: skip
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return seconds, peak, counts["admitted"], counts["rejected"]
 
 
 def main() -> None:

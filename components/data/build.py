@@ -2,40 +2,48 @@
 render, shard, index.
 
 Output (in `out_dir`, the project's `data/`): `shards/{split}-{index:05d}.tar`,
-`manifest.parquet` and `card.json`. The same parameters and sources give the same bytes.
+`manifest.parquet` and `card.json`. The same parameters and sources give the same bytes. The
+packages' samples are planned whole (a few thousand); the user's stream through in windows
+(sources/user_sources.py) into rolling shards numbered after the packages'
+(corpus/rolling_shards.py), so the build's memory does not grow with the user's data.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import logging
 import os
 import shutil
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from components.checks.limits import SampleLimits
-from components.data.corpus.card import CARD, make_card, write_card
-from components.data.corpus.images import Rendered
+from components.data.corpus.card import CARD, CardTally, write_card
 from components.data.corpus.manifest import MANIFEST, write_manifest
-from components.data.corpus.plan import PlannedSample, plan_samples, shard_order
+from components.data.corpus.plan import (
+    PlannedSample,
+    content_split_samples,
+    plan_samples,
+    shard_order,
+)
 from components.data.corpus.records import SourceImage
-from components.data.corpus.rejections import REJECTED, count_reasons, write_rejected
+from components.data.corpus.rejections import REJECTED, RejectedWriter
 from components.data.corpus.render import render_all
+from components.data.corpus.rolling_shards import RollingShards
+from components.data.corpus.stored_sample import manifest_row, sample_files
 from components.data.corpus.webdataset import write_shard
 from components.data.errors import DataSourceError
-from components.data.fetch.fetch_log import FETCHED, write_fetch_log
+from components.data.fetch.fetch_log import FETCHED
 from components.data.sources.debian_sources import load_debian_sources
 from components.data.sources.noto_emoji import load_noto
 from components.data.sources.npm_packages import fetch_npm_package, parse_spec, tarball_path
 from components.data.sources.openmoji import load_openmoji
 from components.data.sources.twemoji import load_twemoji
-from components.data.sources.user_sources import FetchContext, load_user_sources
+from components.data.sources.user_sources import FetchContext, UserReport, ingest_user_sources
 from components.settings import DataConfig, S3Access
 from components.tracking.hashing import sha256_file
 
@@ -106,44 +114,6 @@ def _load_extra_styles(
     return images, provenance
 
 
-def _sample_files(item: PlannedSample, image: Rendered) -> dict[str, bytes]:
-    meta = {
-        "id": item.id,
-        "code": item.image.code,
-        "concept": item.concept,
-        "captions": list(item.image.captions),
-        "source": item.image.source,
-        "license": item.image.license,
-        "split": item.split,
-    }
-    return {
-        "json": json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8"),
-        image.ext: image.data,
-        "txt": item.image.captions[0].encode("utf-8"),
-    }
-
-
-def _row(item: PlannedSample, image: Rendered, shard: str) -> dict[str, Any]:
-    caption = item.image.captions[0]
-    return {
-        "id": item.id,
-        "split": item.split,
-        "source": item.image.source,
-        "license": item.image.license,
-        "code": item.image.code,
-        "concept": item.concept,
-        "caption": caption,
-        "captions": list(item.image.captions),
-        "shard": shard,
-        "key": item.id,
-        "image_sha256": hashlib.sha256(image.data).hexdigest(),
-        "width": image.width,
-        "height": image.height,
-        "n_bytes": len(image.data),
-        "caption_chars": len(caption),
-    }
-
-
 def _write_shards(
     planned: list[PlannedSample], root: Path, cfg: DataConfig, workers: int
 ) -> list[dict[str, Any]]:
@@ -162,11 +132,50 @@ def _write_shards(
                 members: dict[str, dict[str, bytes]] = {}
                 for item in items[index : index + cfg.samples_per_shard]:
                     image = next(rendered)
-                    members[item.id] = _sample_files(item, image)
-                    rows.append(_row(item, image, shard))
+                    members[item.id] = sample_files(item, image)
+                    rows.append(manifest_row(item, image, shard))
                     progress.advance(task)
                 write_shard(root / shard, members)
     return rows
+
+
+def _write_user_samples(
+    cfg: DataConfig,
+    limits: SampleLimits,
+    workers: int,
+    root: Path,
+    scratch: Path,
+    package_rows: list[dict[str, Any]],
+    tally: CardTally,
+    s3: S3Access | None,
+    fetching: FetchContext,
+) -> tuple[UserReport, list[Path]]:
+    """Stream the user's samples into shards after the packages' (numbered on from them, per
+    split), a window at a time: split by content, the training split scattered within the
+    window, stored (a photo as given, or resized), written as each shard fills. Returns what
+    the sources reported and the user's manifest parts, one per split."""
+    from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    first_index = Counter(split for split, _ in {(r["split"], r["shard"]) for r in package_rows})
+    shards = RollingShards(root, scratch, cfg.samples_per_shard, first_index, tally.add)
+    with Progress("{task.description}", MofNCompleteColumn(), TimeElapsedColumn()) as progress:
+        task = progress.add_task("storing user samples", total=None)
+
+        def store(images: list[SourceImage]) -> None:
+            planned = shard_order(content_split_samples(cfg, images), cfg.seed)
+            stored = render_all([p.image for p in planned], cfg.image_size, cfg.max_stored_side,
+                                workers)  # fmt: skip
+            for item, image in zip(planned, stored, strict=True):
+                shards.add(item, image)
+            progress.advance(task, len(planned))
+
+        with RejectedWriter(root / REJECTED) as refused:
+            report = ingest_user_sources(
+                cfg, limits, workers, store, refused.write,
+                scratch=scratch, s3=s3, fetching=fetching, fetch_log=root / FETCHED,
+            )  # fmt: skip
+        shards.close()
+    return report, shards.parts()
 
 
 def _card_params(cfg: DataConfig, limits: SampleLimits) -> dict[str, Any]:
@@ -227,27 +236,38 @@ def build_corpus(
     sources: dict[str, Any] = {"train": train_source, "heldout": heldout_source}
     taken = {image.source for image in [*train, *heldout]}
     extra, sources["extra_train"] = _load_extra_styles(cfg, sources_dir, taken)
-    fetching = (fetching or FetchContext())._replace(previous=out_dir)
-    user = load_user_sources(cfg, limits, workers, s3 or S3Access(), fetching)
-    sources["user"] = user.provenance
     debian, sources["debian"] = load_debian_sources(cfg, workers)
-    planned = plan_samples(cfg, train, heldout, extra, user.images, debian)
+    planned = plan_samples(cfg, train, heldout, extra, debian)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))
     try:
         building.chmod(0o755)  # mkdtemp makes it private; the corpus is an ordinary folder
         rows = _write_shards(shard_order(planned, cfg.seed), building, cfg, workers)
-        write_manifest(rows, building / MANIFEST)
-        card = make_card(rows, _card_params(cfg, limits), {k: v for k, v in sources.items() if v})
-        if cfg.user_sources:  # what the source checks refused: references, never bytes
-            write_rejected(user.rejected, building / REJECTED)
-            card["rejected"] = {"total": len(user.rejected), **count_reasons(user.rejected)}
-        if user.fetched:  # every URL's answer: what a rebuild need not fetch again
-            write_fetch_log(user.fetched, building / FETCHED)
+        with tempfile.TemporaryDirectory(
+            dir=out_dir.parent, prefix=f".{out_dir.name}.scratch-"
+        ) as scratch:
+            tally = CardTally(Path(scratch))
+            tally.add(rows)
+            user, parts = None, []
+            if cfg.user_sources:
+                fetching = (fetching or FetchContext())._replace(previous=out_dir)
+                user, parts = _write_user_samples(
+                    cfg, limits, workers, building, Path(scratch), rows, tally, s3, fetching
+                )
+                sources["user"] = user.provenance
+            write_manifest(rows, building / MANIFEST, parts)
+            card = tally.card(_card_params(cfg, limits), {k: v for k, v in sources.items() if v})
+            tally.close()
+        if user is not None:  # what the source checks refused: references, never bytes
+            card["rejected"] = {
+                "total": sum(user.rejected.values()),
+                **dict(sorted(user.rejected.items())),
+            }
         write_card(card, building / CARD)
         _swap_in(building, out_dir)
     finally:
         shutil.rmtree(building, ignore_errors=True)
-    log.info("built %d samples into %s: %s", len(rows), out_dir, card["counts"]["by_split"])
+    log.info("built %d samples into %s: %s", card["counts"]["samples"], out_dir,
+             card["counts"]["by_split"])  # fmt: skip
     return card

@@ -22,9 +22,7 @@ def ray_session(address: str | None, temp_dir: str) -> Iterator[None]:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(
-            address="local", include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False
-        )
+        ray.init(address="local", include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
     try:
         yield
     finally:

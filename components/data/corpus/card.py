@@ -1,4 +1,4 @@
-"""card.json: the corpus's data card, computed from the manifest rows. No timestamps, so a
+"""card.json: the corpus's data card, tallied from the manifest rows. No timestamps, so a
 rebuild from the same sources and parameters gives the same file."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from components.data.corpus.distinct import DistinctCount
 from components.data.corpus.location import CorpusLocation
 from components.data.errors import DataSourceError
 
@@ -16,54 +17,102 @@ CARD = "card.json"
 CARD_VERSION = 1
 
 
-def _stats(values: Iterable[int]) -> dict[str, float | int]:
-    values = list(values)
-    if not values:
-        return {"min": 0, "mean": 0.0, "max": 0}
-    return {"min": min(values), "mean": round(sum(values) / len(values), 3), "max": max(values)}
+class _Stats:
+    """min, mean (3 decimals) and max of a stream of integers, exact."""
+
+    def __init__(self) -> None:
+        self.n = self.total = 0
+        self.low: int | None = None
+        self.high: int | None = None
+
+    def add(self, value: int) -> None:
+        self.n += 1
+        self.total += value
+        self.low = value if self.low is None else min(self.low, value)
+        self.high = value if self.high is None else max(self.high, value)
+
+    def summary(self) -> dict[str, float | int]:
+        if not self.n:
+            return {"min": 0, "mean": 0.0, "max": 0}
+        return {"min": self.low, "mean": round(self.total / self.n, 3), "max": self.high}
 
 
-def _counts(rows: list[dict[str, Any]], field: str) -> dict[str, int]:
-    return dict(sorted(Counter(row[field] for row in rows).items()))
+class CardTally:
+    """The card's figures, tallied row by row as the manifest is written: nothing held grows
+    with the samples (concepts are counted by DistinctCount, on disk past a few thousand)."""
+
+    def __init__(self, scratch: Path | None = None) -> None:
+        self._scratch = scratch
+        self.by = {field: Counter() for field in ("source", "split", "license")}
+        self.concepts: dict[str, DistinctCount] = {}
+        self.all_concepts = DistinctCount(scratch)
+        self.shards: dict[str, set[str]] = defaultdict(set)
+        self.stats = {name: _Stats() for name in STATS}
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            for field, counter in self.by.items():
+                counter[row[field]] += 1
+            split = row["split"]
+            if split not in self.concepts:
+                self.concepts[split] = DistinctCount(self._scratch)
+            self.concepts[split].add([row["concept"]])
+            self.all_concepts.add([row["concept"]])
+            self.shards[split].add(row["shard"])
+            for name in ("width", "height", "n_bytes", "caption_chars"):
+                self.stats[name].add(row[name])
+            for caption in row["captions"]:
+                self.stats["all_chars"].add(len(caption))
+            self.stats["per_sample"].add(len(row["captions"]))
+
+    def card(self, params: dict[str, Any], sources: dict[str, Any]) -> dict[str, Any]:
+        """Counts, concepts, image and caption statistics, and how the corpus was made."""
+        stats = {name: tally.summary() for name, tally in self.stats.items()}
+        return {
+            "card_version": CARD_VERSION,
+            "format": "webdataset",
+            "build": dict(sorted(params.items())),
+            "sources": sources,
+            "counts": {
+                "samples": sum(self.by["split"].values()),
+                **{f"by_{field}": dict(sorted(c.items())) for field, c in self.by.items()},
+            },
+            "concepts": {
+                "total": self.all_concepts.count(),
+                "by_split": {split: c.count() for split, c in sorted(self.concepts.items())},
+            },
+            "shards": {split: len(paths) for split, paths in sorted(self.shards.items())},
+            "images": {
+                "width": stats["width"],
+                "height": stats["height"],
+                "n_bytes": stats["n_bytes"],
+                "total_bytes": self.stats["n_bytes"].total,
+            },
+            "captions": {
+                "primary_chars": stats["caption_chars"],
+                "all_chars": stats["all_chars"],
+                "per_sample": stats["per_sample"],
+            },
+        }
+
+    def close(self) -> None:
+        for counter in [self.all_concepts, *self.concepts.values()]:
+            counter.close()
+
+
+STATS = ("width", "height", "n_bytes", "caption_chars", "all_chars", "per_sample")
 
 
 def make_card(
     rows: list[dict[str, Any]], params: dict[str, Any], sources: dict[str, Any]
 ) -> dict[str, Any]:
-    """Counts, concepts, image and caption statistics, and how the corpus was made."""
-    concepts: dict[str, set[str]] = defaultdict(set)
-    shards: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
-        concepts[row["split"]].add(row["concept"])
-        shards[row["split"]].add(row["shard"])
-    return {
-        "card_version": CARD_VERSION,
-        "format": "webdataset",
-        "build": dict(sorted(params.items())),
-        "sources": sources,
-        "counts": {
-            "samples": len(rows),
-            "by_source": _counts(rows, "source"),
-            "by_split": _counts(rows, "split"),
-            "by_license": _counts(rows, "license"),
-        },
-        "concepts": {
-            "total": len(set().union(*concepts.values())) if concepts else 0,
-            "by_split": {split: len(names) for split, names in sorted(concepts.items())},
-        },
-        "shards": {split: len(paths) for split, paths in sorted(shards.items())},
-        "images": {
-            "width": _stats(row["width"] for row in rows),
-            "height": _stats(row["height"] for row in rows),
-            "n_bytes": _stats(row["n_bytes"] for row in rows),
-            "total_bytes": sum(row["n_bytes"] for row in rows),
-        },
-        "captions": {
-            "primary_chars": _stats(row["caption_chars"] for row in rows),
-            "all_chars": _stats(len(c) for row in rows for c in row["captions"]),
-            "per_sample": _stats(len(row["captions"]) for row in rows),
-        },
-    }
+    """The card of rows held in memory."""
+    tally = CardTally()
+    try:
+        tally.add(rows)
+        return tally.card(params, sources)
+    finally:
+        tally.close()
 
 
 def stored_side(corpus: Path | CorpusLocation) -> int | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,23 @@ SCHEMA = pa.schema(
 )
 
 
-def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
-    """Rows sorted by (split, id); a fixed schema and writer options keep the file byte-stable."""
+PART_BATCH_ROWS = 65_536  # rows copied from a part at a time
+
+
+def write_manifest(rows: list[dict[str, Any]], path: Path, parts: Sequence[Path] = ()) -> None:
+    """`rows` (the packages' samples) sorted by (split, id), then the rows of each of `parts`
+    (the user's samples of one split, in shard order, as written while they streamed), copied
+    a batch at a time. A fixed schema and writer options keep the file byte-stable."""
     ordered = sorted(rows, key=lambda row: (row["split"], row["id"]))
     table = pa.Table.from_pylist(ordered, schema=SCHEMA)
-    pq.write_table(table, path, compression="zstd", store_schema=True)
+    if not parts:
+        pq.write_table(table, path, compression="zstd", store_schema=True)
+        return
+    with pq.ParquetWriter(path, SCHEMA, compression="zstd", store_schema=True) as writer:
+        writer.write_table(table)
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=PART_BATCH_ROWS):
+                writer.write_table(pa.Table.from_batches([batch], schema=SCHEMA))
 
 
 Corpus = Path | CorpusLocation  # a local corpus folder, or any location

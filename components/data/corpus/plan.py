@@ -48,14 +48,14 @@ def plan_samples(
     train: list[SourceImage],
     heldout: list[SourceImage],
     extra_train: Sequence[SourceImage] = (),
-    user: Sequence[SourceImage] = (),
     debian: Sequence[PlannedSample] = (),
 ) -> list[PlannedSample]:
     """Every sample to build, with its split and concept name, sorted by (split, id).
 
     Concepts are those the training and held-out packages share (capped by max_concepts);
     `extra_train` styles of a selected concept go to that concept's split (train or val), so a
-    val concept is never trained on in any style. `debian` samples come planned already.
+    val concept is never trained on in any style. `debian` samples come planned already. The
+    user's samples are not planned here: they stream into shards of their own (build.py).
     """
     bases = {image.code: image for image in train if image.code == image.base_code}
     heldout_codes = {image.base_code for image in heldout}
@@ -75,7 +75,6 @@ def plan_samples(
         for image in heldout
         if image.base_code in selected
     ]
-    planned += content_split_samples(cfg, user)
     planned += debian
     repeated = [sample_id for sample_id, n in Counter(p.id for p in planned).items() if n > 1]
     if repeated:

@@ -55,22 +55,38 @@ class Rejected:
         return cls(source, reference, row, problem.reason, detail, sha256)
 
 
-def write_rejected(rejected: Iterable[Rejected], path: Path) -> None:
-    """In the order given (the sources' order, then rows); fixed options keep the bytes stable."""
-    rows = [
-        {
-            "source": printable(r.source),
-            "reference": printable(r.reference),
-            "row": r.row,
-            "reason": r.reason.value,
-            "detail": printable(r.detail),
-            "sha256": r.sha256,
-        }
-        for r in rejected
-    ]
-    pq.write_table(
-        pa.Table.from_pylist(rows, schema=SCHEMA), path, compression="zstd", store_schema=True
-    )
+def _row(r: Rejected) -> dict:
+    return {
+        "source": printable(r.source),
+        "reference": printable(r.reference),
+        "row": r.row,
+        "reason": r.reason.value,
+        "detail": printable(r.detail),
+        "sha256": r.sha256,
+    }
+
+
+class RejectedWriter:
+    """rejected.parquet written as refusals arrive, in the order given (the sources' order,
+    then rows); fixed options keep the bytes stable. An empty file when nothing was refused."""
+
+    def __init__(self, path: Path) -> None:
+        self._writer = pq.ParquetWriter(path, SCHEMA, compression="zstd", store_schema=True)
+        self.total = 0
+
+    def write(self, rejected: Iterable[Rejected]) -> None:
+        rows = [_row(r) for r in rejected]
+        if rows:
+            self._writer.write_table(pa.Table.from_pylist(rows, schema=SCHEMA))
+            self.total += len(rows)
+
+    def __enter__(self) -> RejectedWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.total == 0:  # a file with a schema and no row group
+            self._writer.write_table(pa.Table.from_pylist([], schema=SCHEMA))
+        self._writer.close()
 
 
 def read_rejected(data_dir: Path) -> list[Rejected]:

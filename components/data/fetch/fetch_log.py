@@ -83,11 +83,30 @@ class FetchRecord:
         }
 
 
-def write_fetch_log(records: Iterable[FetchRecord], path: Path) -> None:
-    rows = [record.row() for record in records]
-    pq.write_table(
-        pa.Table.from_pylist(rows, schema=SCHEMA), path, compression="zstd", store_schema=True
-    )
+class FetchLogWriter:
+    """fetched.parquet written a window of answers at a time (never their bytes: a record
+    becomes its row as it arrives); the file appears with the first answer."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, records: Iterable[FetchRecord]) -> None:
+        rows = [record.row() for record in records]
+        if not rows:
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(
+                self.path, SCHEMA, compression="zstd", store_schema=True
+            )
+        self._writer.write_table(pa.Table.from_pylist(rows, schema=SCHEMA))
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 def _limits_of(corpus: Path) -> object:

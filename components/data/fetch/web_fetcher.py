@@ -1,6 +1,6 @@
 """The build's fetcher of http(s) URLs: the previous corpus's answers first, Ray Data for the
 rest (Ray started on first use only, so a build without URLs never starts it), and the log of
-every answer for the corpus's fetched.parquet."""
+every answer, written as it comes, for the corpus's fetched.parquet."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 from contextlib import ExitStack
 from pathlib import Path
 
-from components.data.fetch.fetch_log import FetchRecord, PreviousFetches
+from components.data.fetch.fetch_log import FetchLogWriter, FetchRecord, PreviousFetches
 from components.data.fetch.http_client import Fetched
 from components.data.fetch.ray_fetch import FetchPlan, fetch_urls
 from components.data.ray_session import ray_session
@@ -26,6 +26,7 @@ class WebFetcher:
         ray_address: str | None,
         ray_temp_dir: str,
         previous: Path | None = None,
+        log_to: Path | None = None,
     ) -> None:
         self.plan = plan
         self._store = S3Store(plan.s3 or S3Access())  # one client for every listing
@@ -35,13 +36,15 @@ class WebFetcher:
         self._previous: PreviousFetches | None = None
         self._stack = ExitStack()
         self._ray_started = False
-        self.records: list[FetchRecord] = []
+        self.log = FetchLogWriter(log_to) if log_to is not None else None
         self.fetched = self.reused = 0
 
     def __enter__(self) -> WebFetcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.log is not None:
+            self.log.close()
         self._stack.close()
 
     def _previous_answers(self, urls: list[str]) -> dict[str, Fetched]:
@@ -75,8 +78,10 @@ class WebFetcher:
             log.info("fetched %d URLs on Ray Data (%d so far, %d answered by the previous "
                      "corpus)", len(missing), self.fetched, self.reused)  # fmt: skip
         answers = [known[url] for url in urls]
-        for url, answer in zip(urls, answers, strict=True):
-            reused = answer.attempts == 0 and self._previous is not None
-            logged = self._previous.logged(url) if reused else None
-            self.records.append(FetchRecord(url, answer, logged))
+        if self.log is not None:
+            self.log.write(
+                FetchRecord(url, answer, self._previous.logged(url) if reused else None)
+                for url, answer in zip(urls, answers, strict=True)
+                for reused in [answer.attempts == 0 and self._previous is not None]
+            )
         return answers

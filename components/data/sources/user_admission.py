@@ -2,14 +2,14 @@
 
 The caption (strict UTF-8, no control characters, length) and the image as the user gave it
 (format, full decode, pixel cap, sides and aspect ratio before any resize) are checked with the
-same functions the validation gate uses; a second copy of the same bytes is a duplicate_image.
-A rejected candidate leaves only its reference, reason and sha256: its bytes are dropped here.
+same functions the validation gate uses (a second copy of the same bytes is found by the
+ingest: seen_images.py). A rejected candidate leaves only its reference, reason and sha256.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from components.checks.caption import check_caption, control_characters
@@ -17,9 +17,8 @@ from components.checks.image import check_image
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Problem, Reason
 from components.data.corpus.raw_text import as_bytes
-from components.data.corpus.records import SourceImage, unique_in_order
-from components.data.corpus.rejections import Rejected
-from components.data.sources.user_records import UserCandidate, user_image
+from components.data.corpus.records import unique_in_order
+from components.data.sources.user_records import UserCandidate
 
 MIN_FOR_POOL = 32  # below this, threads cost more than they save
 
@@ -71,36 +70,11 @@ def _verdict(candidate: UserCandidate, limits: SampleLimits) -> Verdict:
     return sha, captions if image.problem is None else image.problem
 
 
-def admit(
-    items: Iterable[UserCandidate | Rejected],
-    limits: SampleLimits,
-    workers: int,
-    first_with: dict[str, str],
-) -> tuple[list[SourceImage], list[Rejected]]:
-    """(accepted samples, rejections), both in input order. `first_with` (sha256 -> reference of
-    the sample that kept those bytes) carries the duplicate check across calls: one per source."""
-    items = list(items)
-    candidates = [item for item in items if isinstance(item, UserCandidate)]
-    if workers > 1 and len(candidates) >= MIN_FOR_POOL:
-        with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow decodes without the GIL
-            verdicts = list(pool.map(_verdict, candidates, [limits] * len(candidates)))
-    else:
-        verdicts = [_verdict(candidate, limits) for candidate in candidates]
-    by_candidate = dict(zip(map(id, candidates), verdicts, strict=True))
-
-    accepted: list[SourceImage] = []
-    rejected: list[Rejected] = []
-    for item in items:
-        if isinstance(item, Rejected):
-            rejected.append(item)
-            continue
-        sha, verdict = by_candidate[id(item)]
-        if isinstance(verdict, Problem):
-            rejected.append(Rejected.of(item.source, item.reference, item.row, verdict, sha))
-        elif sha in first_with:
-            problem = Problem(Reason.DUPLICATE_IMAGE, f"same bytes as {first_with[sha]!r}")
-            rejected.append(Rejected.of(item.source, item.reference, item.row, problem, sha))
-        else:
-            first_with[sha] = item.reference
-            accepted.append(user_image(item, verdict, sha))
-    return accepted, rejected
+def check_window(
+    candidates: Sequence[UserCandidate], limits: SampleLimits, pool: ThreadPoolExecutor | None
+) -> list[Verdict]:
+    """One verdict per candidate, in order; on `pool`'s threads (Pillow decodes without the
+    GIL) when there are enough of them to be worth it."""
+    if pool is not None and len(candidates) >= MIN_FOR_POOL:
+        return list(pool.map(_verdict, candidates, [limits] * len(candidates)))
+    return [_verdict(candidate, limits) for candidate in candidates]

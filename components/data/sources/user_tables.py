@@ -16,9 +16,10 @@ import csv
 import io
 import logging
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Problem, Reason
@@ -41,7 +42,6 @@ NEEDS = (
     "'caption' column"
 )
 WINDOW_ROWS = 4096  # rows read, and their URLs fetched (one Ray Data run), at a time
-BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,22 @@ def is_table(location: str) -> bool:
     return location.lower().endswith(TABLE_SUFFIXES)
 
 
-def _read_local(location: str) -> bytes:
+@contextmanager
+def _open_table(location: str, store: S3Store) -> Iterator[IO[bytes]]:
+    """The table as a binary file: a local one streamed from disk; an S3 one read in one GET
+    (parquet needs random access; a table is small next to the images it lists)."""
+    if is_s3(location):
+        yield io.BytesIO(store.read(location))
+        return
     try:
-        return Path(location).read_bytes()
+        handle = open(location, "rb")  # noqa: SIM115 (closed below, after the rows)
     except OSError as err:
         reason = "no such file" if isinstance(err, FileNotFoundError) else one_line(err)
         raise DataSourceError(
             f"cannot read user table {location}: {reason}; fix the path in data.user_sources"
         ) from err
+    with handle:
+        yield handle
 
 
 def _require_columns(location: str, columns: Sequence[str]) -> None:
@@ -87,10 +95,11 @@ def _row(number: int, cells: dict[str, Any]) -> TableRow:
     )
 
 
-def _csv_rows(location: str, raw: bytes) -> Iterator[TableRow | Rejected]:
-    # bytes that are not UTF-8 stay as surrogates: the caption check rejects their row alone
-    decoded = raw.removeprefix(BOM).decode("utf-8", "surrogateescape")
-    reader = csv.reader(io.StringIO(decoded, newline=""))
+def _csv_rows(location: str, handle: IO[bytes]) -> Iterator[TableRow | Rejected]:
+    # read as a stream of lines; bytes that are not UTF-8 stay as surrogates: the caption check
+    # rejects their row alone; a leading byte-order mark is dropped ("utf-8-sig")
+    lines = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    reader = csv.reader(lines)
     try:
         header = next((fields for fields in reader if fields), None)
     except csv.Error as err:
@@ -141,19 +150,36 @@ def _text_column(table: Any, name: str) -> list[Any] | None:
     return None
 
 
-def _parquet_rows(location: str, raw: bytes) -> Iterator[TableRow | Rejected]:
+def _parquet_rows(location: str, handle: IO[bytes]) -> Iterator[TableRow | Rejected]:
+    """A row group's batch at a time: the table is never held whole."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(io.BytesIO(raw))
+        parquet = pq.ParquetFile(handle)
     except Exception as err:  # pyarrow raises many types for one meaning: unreadable
         raise DataSourceError(
             f"cannot read user table {location} as parquet ({one_line(err)}); check that the "
             "file is a valid parquet file"
         ) from err
-    _require_columns(location, table.column_names)
-    if table.num_rows == 0:
+    _require_columns(location, parquet.schema_arrow.names)
+    if parquet.metadata.num_rows == 0:
         raise DataSourceError(f"user table {location} has no rows; add rows or remove it")
+    number = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=WINDOW_ROWS):
+            rows = _parquet_batch(location, pa.Table.from_batches([batch]), number)
+            yield from rows
+            number += batch.num_rows
+    except (pa.ArrowException, OSError) as err:  # a damaged row group past the footer
+        raise DataSourceError(
+            f"cannot read user table {location} past row {number} ({one_line(err)}); check "
+            "that the file is a valid parquet file"
+        ) from err
+
+
+def _parquet_batch(location: str, table: Any, before: int) -> list[TableRow | Rejected]:
+    """The rows of one batch (numbered after the `before` rows of earlier batches)."""
     references = {c: _text_column(table, c) for c in REFERENCE_COLUMNS if c in table.column_names}
     captions = _text_column(table, "caption")
     refused = None
@@ -168,21 +194,22 @@ def _parquet_rows(location: str, raw: bytes) -> Iterator[TableRow | Rejected]:
             Reason.CAPTION_NOT_TEXT, f"the 'caption' column is {table.column('caption').type}"
         )
     if refused is not None:
-        log.warning("user table %s: %s; its %d rows are rejected", location, refused.detail,
-                    table.num_rows)  # fmt: skip
-        for number in range(1, table.num_rows + 1):
-            yield Rejected.of(location, f"{location}#row{number}", number, refused)
-        return
+        if before == 0:
+            log.warning("user table %s: %s; its rows are rejected", location, refused.detail)
+        numbers = range(before + 1, before + table.num_rows + 1)
+        return [Rejected.of(location, f"{location}#row{n}", n, refused) for n in numbers]
     extras = table.column("captions").to_pylist() if "captions" in table.column_names else None
     licenses = None
     if "license" in table.column_names:  # text as the other columns; a number is its digits
         licenses = _text_column(table, "license") or table.column("license").to_pylist()
+    rows: list[TableRow | Rejected] = []
     for i in range(table.num_rows):
         cells = {column: cells[i] for column, cells in references.items() if cells is not None}
         cells["caption"] = captions[i]
         cells["captions"] = extras[i] if extras is not None else None
         cells["license"] = licenses[i] if licenses is not None else None
-        yield _row(i + 1, cells)
+        rows.append(_row(before + i + 1, cells))
+    return rows
 
 
 def _window(
@@ -233,13 +260,13 @@ def load_table(
     """One candidate or rejection per table row, in row order. An image is read only once its
     reference resolved inside the roots (data.user_roots, else the table's own folder); an
     http(s) URL is fetched by `fetcher`."""
-    raw = store.read(location) if is_s3(location) else _read_local(location)
     parse = _csv_rows if location.lower().endswith(".csv") else _parquet_rows
     roots = table_roots(location, user_roots)
     window: list[TableRow | Rejected] = []
-    for row in parse(location, raw):
-        window.append(row)
-        if len(window) == WINDOW_ROWS:
-            yield from _window(location, window, roots, limits, fetcher)
-            window = []
+    with _open_table(location, store) as handle:
+        for row in parse(location, handle):
+            window.append(row)
+            if len(window) == WINDOW_ROWS:
+                yield from _window(location, window, roots, limits, fetcher)
+                window = []
     yield from _window(location, window, roots, limits, fetcher)
