@@ -9,6 +9,8 @@ calls. Run it with `clip-pipeline run` or `python -m flows.retrain --profile tin
 from __future__ import annotations
 
 import argparse
+import logging
+import uuid
 from dataclasses import asdict
 from typing import Any
 
@@ -40,7 +42,17 @@ remote = {
 
 
 def _corpus_key(context, parameters: dict[str, Any]) -> str:
-    return BUILD.cache_key(parameters["settings"])
+    """The data parameters and code, and what every source holds now (a CSV that grew, new
+    shards under an S3 prefix): a changed source is built again."""
+    from components.data.stage import source_fingerprint
+
+    settings: Settings = parameters["settings"]
+    try:
+        sources = source_fingerprint(BUILD.inputs_of(settings))
+    except Exception as err:  # a source that cannot be seen now: never reuse a cached corpus
+        logging.getLogger(__name__).warning("the corpus is built again: %s", err)
+        return f"build-unseen-{uuid.uuid4().hex}"
+    return BUILD.cache_key(settings, sources)
 
 
 def _validation_key(context, parameters: dict[str, Any]) -> str:

@@ -112,16 +112,21 @@ class S3Store:
 
     def etags(self, prefix_url: str) -> dict[str, str]:
         """URL -> ETag of every object under `prefix_url` (a listing: 1,000 per request)."""
+        return {url: etag for url, _, etag in self.listing(prefix_url)}
+
+    def listing(self, prefix_url: str) -> list[tuple[str, int, str]]:
+        """(URL, size, ETag) of every object under `prefix_url`, in key order."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         bucket, prefix = split_url(prefix_url)
-        found: dict[str, str] = {}
+        found: list[tuple[str, int, str]] = []
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix
             ):
                 for item in page.get("Contents", []):
-                    found[join_url(bucket, item["Key"])] = item.get("ETag", "")
+                    url = join_url(bucket, item["Key"])
+                    found.append((url, int(item.get("Size", 0)), item.get("ETag", "")))
         except (BotoCoreError, ClientError) as err:
             raise _explain(err, prefix_url, "list", self.access.endpoint) from err
         return found

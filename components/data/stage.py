@@ -17,3 +17,11 @@ def build(cfg: BuildInputs) -> dict[str, Any]:
         cfg.data, cfg.paths.sources, cfg.paths.data, limits=cfg.limits, s3=cfg.s3,
         fetching=fetching,
     )  # fmt: skip
+
+
+def source_fingerprint(cfg: BuildInputs) -> dict[str, str]:
+    """What each source holds now, cheaply (sources/fingerprint.py): part of the corpus's cache
+    key, so a source that changed behind an unchanged name is built again."""
+    from components.data.sources.fingerprint import source_fingerprint as fingerprint
+
+    return fingerprint(cfg.data, cfg.s3)

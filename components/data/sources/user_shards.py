@@ -47,7 +47,7 @@ def _source_roots(location: str) -> Roots:
     return Roots.of([str(path if path.is_dir() else path.parent)])
 
 
-def _local_candidates(location: str) -> list[str]:
+def local_shard_candidates(location: str) -> list[str]:
     if any(char in location for char in _GLOB_CHARS):
         return sorted(p for p in glob.glob(location) if p.endswith(SHARD_SUFFIX))
     if Path(location).is_dir():
@@ -73,7 +73,7 @@ def shard_locations(location: str, store: S3Store, roots: Roots) -> list[str | P
             else:
                 found.append(url)
     else:
-        for candidate in _local_candidates(location):
+        for candidate in local_shard_candidates(location):
             real = Path(os.path.realpath(candidate))
             if roots.admits_path(real):
                 found.append(real)
