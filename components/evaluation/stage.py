@@ -181,6 +181,8 @@ def log_evaluation(cfg: EvaluateInputs) -> None:
     """The written metrics (as eval/*) and figures, into the training's MLflow run."""
     import mlflow
 
+    from components.tracking.dataset_input import log_corpus_input
+    from components.tracking.lineage import manifest_sha256
     from components.tracking.runs import configure_mlflow, reaching_mlflow, read_run_id
 
     workdir = cfg.paths.workdir
@@ -195,4 +197,7 @@ def log_evaluation(cfg: EvaluateInputs) -> None:
         client.log_batch(
             run_id, metrics=[metric(f"eval/{k}", v, now_ms, 0) for k, v in metrics.items()]
         )
+        data = cfg.paths.data
+        log_corpus_input(cfg.tracking, run_id, str(data.resolve()), manifest_sha256(data),
+                         "evaluation")  # fmt: skip
         client.log_artifacts(run_id, str(EVALUATION_PLOTS.path(workdir)), PLOTS_DIR)

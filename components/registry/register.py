@@ -125,6 +125,7 @@ def register(cfg: RegistryInputs) -> Registration:
     import mlflow
 
     from components.registry.checks import checks_tags, release_checks
+    from components.registry.model_card import REGISTERED_MODEL, model_card
     from components.tracking.lineage import lineage_tags
     from components.tracking.runs import configure_mlflow, reaching_mlflow, read_run_id
 
@@ -143,8 +144,14 @@ def register(cfg: RegistryInputs) -> Registration:
     }
     tags |= {f"metric.{k}": f"{v:.6f}" for k, v in metrics.items()}
     tags |= checks_tags(release_checks(workdir, metrics, gate))
+    card = model_card(workdir, cfg.tracking.params, tags, gate)
     with reaching_mlflow(cfg.tracking, "registering the model version"):
         version = mlflow.register_model(info.model_uri, name, tags=tags)
+        # the card as MLflow users read it: the version's and the model's descriptions
+        client = mlflow.MlflowClient(cfg.tracking.uri)
+        client.update_model_version(name, version.version, description=card)
+        if not client.get_registered_model(name).description:
+            client.update_registered_model(name, description=REGISTERED_MODEL)
     return Registration(
         name, str(version.version), run_id, f"models:/{name}/{version.version}", gate,
         float(metrics[gate]),

@@ -94,6 +94,7 @@ def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking, corpus_
     run's spec in its storage folder (before any step, so even a run killed early resumes)."""
     import mlflow
 
+    from components.tracking.dataset_input import log_corpus_input
     from components.tracking.lineage import lineage_tags
     from components.tracking.runs import flat_params
     from components.training.run_spec import ResumeError, check_same_run
@@ -124,6 +125,7 @@ def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking, corpus_
         }
     )
     mlflow.log_params(flat_params(tracking))
+    log_corpus_input(tracking, run.info.run_id, corpus_uri, spec["corpus"], "training")
     record = {"run_name": name, "mlflow_run_id": run.info.run_id, "spec": spec}
     storage.write_record(name, {**record, "tracking_uri": tracking.uri})
     print(f"[train] run {name} (MLflow run {run.info.run_id}) in {storage.run_uri(name)}")

@@ -48,6 +48,7 @@ def _files(root: Path) -> dict[str, str]:
 def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows, index runs and hash buffers a few rows long: every boundary is crossed."""
     monkeypatch.setattr(user_sources, "WINDOW", 7)
+    monkeypatch.setattr(user_sources, "WINDOW_BYTES", 5_000)  # a few small PNGs
     monkeypatch.setattr(seen_images, "RUN_ROWS", 5)
     monkeypatch.setattr(distinct, "FLUSH_HASHES", 11)
 

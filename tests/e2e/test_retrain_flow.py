@@ -50,6 +50,13 @@ def test_flow_completes_and_registers_the_champion(retrained):
     assert summary["data_version"] != "untracked"
     assert version.tags["data_dvc_md5"] == summary["data_version"]
     assert version.tags["gate_metric"] == "zeroshot_heldout_top1"
+    # the version's description is its model card: data version and size, gate value, limits
+    card = version.description
+    assert f"`{summary['data_version']}`" in card and "**Known limits**" in card
+    assert f"= {float(version.tags['gate_value']):.4f}" in card
+    samples = json.loads((workdir / "data" / "card.json").read_text())["counts"]["samples"]
+    assert f"{samples:,} samples" in card
+    assert "zero-shot image classifier" in client.get_registered_model(name).description.lower()
     assert len(version.tags["git_commit"]) in (40, len("unknown"))
     champion = client.get_model_version_by_alias(name, "champion")
     assert str(champion.version) == registration["version"]  # the first model becomes champion
@@ -58,6 +65,14 @@ def test_flow_completes_and_registers_the_champion(retrained):
     assert {"check.onnx_parity", "check.data_validation", "check.above_chance"} <= set(version.tags)
     run = client.get_run(registration["run_id"])
     assert run.info.status == "FINISHED"
+    # the corpus is the run's Dataset input, for training and for evaluation, digest = version
+    inputs = run.inputs.dataset_inputs
+    contexts = {t.value for i in inputs for t in i.tags if t.key == "mlflow.data.context"}
+    assert contexts == {"training", "evaluation"}
+    assert {(i.dataset.name, i.dataset.digest) for i in inputs} == {
+        ("clip-corpus", summary["data_version"])
+    }
+    assert str(workdir / "data") in {json.loads(i.dataset.source)["uri"] for i in inputs}
     # both towers are also logged as ONNX-flavour models that load with mlflow.onnx
     import mlflow.onnx
 

@@ -9,11 +9,10 @@ caller's sinks window by window, so memory holds one window's bytes, whatever th
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from components.settings import DataConfig, S3Access
 log = logging.getLogger(__name__)
 
 WINDOW = 1024  # samples checked together (and held in memory) at a time
+WINDOW_BYTES = 256 * 2**20  # ... or fewer, when their images hold this many bytes
 
 AdmittedSink = Callable[[list[SourceImage]], None]  # one window's admitted samples, in order
 RejectedSink = Callable[[list[Rejected]], None]
@@ -166,9 +166,18 @@ def ingest_user_sources(
     return report
 
 
-def _windows(items: Iterable[UserCandidate | Rejected]) -> Iterable[list]:
-    iterator = iter(items)
-    while window := list(itertools.islice(iterator, WINDOW)):
+def _windows(items: Iterable[UserCandidate | Rejected]) -> Iterator[list]:
+    """WINDOW items at a time, fewer when their bytes reach WINDOW_BYTES (64 MiB images are
+    allowed: a count alone would not bound the memory)."""
+    window: list[UserCandidate | Rejected] = []
+    held = 0
+    for item in items:
+        window.append(item)
+        held += len(item.data) if isinstance(item, UserCandidate) else 0
+        if len(window) == WINDOW or held >= WINDOW_BYTES:
+            yield window
+            window, held = [], 0
+    if window:
         yield window
 
 
