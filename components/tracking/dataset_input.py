@@ -2,8 +2,10 @@
 
 Name `clip-corpus`; digest = the data version (data.dvc's md5, 36 characters, the length MLflow
 stores), else the manifest's sha256 cut to 32 hex digits for a corpus DVC does not track; source
-= where the run read it (a folder, or the s3:// prefix of a corpus on S3). The same corpus read
-for training and for evaluation is one dataset with two contexts.
+= where the run read it (a folder, or the s3:// prefix of a corpus on S3). Training reads the
+train split, evaluation the held-out and val splits of the same version: two datasets
+(`clip-corpus` and `clip-corpus-evaluation`), because MLflow keeps one input per dataset and
+run, whatever the context.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ def corpus_digest(tracking: Tracking, manifest_sha256: str) -> str:
     return version if version != "untracked" else manifest_sha256[:32]
 
 
-def corpus_dataset(tracking: Tracking, corpus_uri: str, manifest_sha256: str):  # -> MetaDataset
+def corpus_dataset(
+    tracking: Tracking, corpus_uri: str, manifest_sha256: str, name: str = NAME
+):  # -> MetaDataset
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
     with warnings.catch_warnings():  # MLflow warns when several source types could match
         warnings.simplefilter("ignore")
         source = resolve_dataset_source(corpus_uri)
-    return MetaDataset(source, name=NAME, digest=corpus_digest(tracking, manifest_sha256))
+    return MetaDataset(source, name=name, digest=corpus_digest(tracking, manifest_sha256))
 
 
 def log_corpus_input(
@@ -43,7 +47,8 @@ def log_corpus_input(
     import mlflow
     from mlflow.entities import DatasetInput, InputTag
 
-    dataset = corpus_dataset(tracking, corpus_uri, manifest_sha256)
+    name = NAME if context == "training" else f"{NAME}-{context}"
+    dataset = corpus_dataset(tracking, corpus_uri, manifest_sha256, name)
     input_tags = [InputTag("mlflow.data.context", context)]
     input_tags += [InputTag(key, value) for key, value in (tags or {}).items()]
     mlflow.MlflowClient(tracking.uri).log_inputs(

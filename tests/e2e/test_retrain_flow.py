@@ -70,7 +70,8 @@ def test_flow_completes_and_registers_the_champion(retrained):
     contexts = {t.value for i in inputs for t in i.tags if t.key == "mlflow.data.context"}
     assert contexts == {"training", "evaluation"}
     assert {(i.dataset.name, i.dataset.digest) for i in inputs} == {
-        ("clip-corpus", summary["data_version"])
+        ("clip-corpus", summary["data_version"]),
+        ("clip-corpus-evaluation", summary["data_version"]),
     }
     assert str(workdir / "data") in {json.loads(i.dataset.source)["uri"] for i in inputs}
     # both towers are also logged as ONNX-flavour models that load with mlflow.onnx
