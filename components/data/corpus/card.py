@@ -17,6 +17,9 @@ CARD = "card.json"
 CARD_VERSION = 1
 
 
+STATS = ("width", "height", "n_bytes", "caption_chars", "all_chars", "per_sample")
+
+
 class _Stats:
     """min, mean (3 decimals) and max of a stream of integers, exact."""
 
@@ -98,21 +101,6 @@ class CardTally:
     def close(self) -> None:
         for counter in [self.all_concepts, *self.concepts.values()]:
             counter.close()
-
-
-STATS = ("width", "height", "n_bytes", "caption_chars", "all_chars", "per_sample")
-
-
-def make_card(
-    rows: list[dict[str, Any]], params: dict[str, Any], sources: dict[str, Any]
-) -> dict[str, Any]:
-    """The card of rows held in memory."""
-    tally = CardTally()
-    try:
-        tally.add(rows)
-        return tally.card(params, sources)
-    finally:
-        tally.close()
 
 
 def stored_side(corpus: Path | CorpusLocation) -> int | None:

@@ -37,8 +37,8 @@ class SeenImages:
     def __init__(self, scratch: Path) -> None:
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted keys [n] u64, pos [n])
         self._pending: dict[int, int] = {}  # key -> pos, not yet in a run
-        self._holders = pq.ParquetWriter(scratch / "holders.parquet", HOLDERS_SCHEMA)
         self._holders_path = scratch / "holders.parquet"
+        self._holders = pq.ParquetWriter(self._holders_path, HOLDERS_SCHEMA)
         self._spill: list[dict] = []
 
     def __len__(self) -> int:
