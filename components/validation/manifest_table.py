@@ -36,7 +36,8 @@ class ManifestTable:
         """The manifest in chunks of at most chunk_rows rows, with only `columns` (those of
         them it has; all when None)."""
         import pandas as pd
-        import pyarrow as pa
+
+        from components.data.corpus.parquet_batches import row_group_batches
 
         wanted = [c for c in dict.fromkeys(columns or self.columns) if c in self.columns]
         if self._frame is not None:
@@ -45,12 +46,11 @@ class ManifestTable:
             return
         assert self._file is not None
         start = 0
-        for batch in self._file.iter_batches(batch_size=self.chunk_rows, columns=wanted):
+        for batch in row_group_batches(self._file, self.chunk_rows, wanted):
             frame = batch.to_pandas()
             frame.index = pd.RangeIndex(start, start + len(frame))
             start += len(frame)
             yield frame
             del frame, batch
-            pa.default_memory_pool().release_unused()  # the chunk's buffers back to the OS
         if start == 0:  # an empty manifest still has its columns
             yield self._file.schema_arrow.empty_table().select(wanted).to_pandas()

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from components.artifacts import MANIFEST_FILE
 from components.data.corpus.location import CorpusLocation
+from components.data.corpus.parquet_batches import GroupedWriter, row_group_batches
 
 MANIFEST = MANIFEST_FILE
 
@@ -35,13 +36,11 @@ SCHEMA = pa.schema(
 )
 
 
-PART_BATCH_ROWS = 65_536  # rows copied from a part at a time
-
-
 def write_manifest(rows: list[dict[str, Any]], path: Path, parts: Sequence[Path] = ()) -> None:
     """`rows` (the packages' samples) sorted by (split, id), then the rows of each of `parts`
     (the user's samples of one split, in shard order, as written while they streamed), copied
-    a batch at a time. A fixed schema and writer options keep the file byte-stable."""
+    a row group at a time into groups of GROUP_ROWS. A fixed schema and writer options keep
+    the file byte-stable."""
     ordered = sorted(rows, key=lambda row: (row["split"], row["id"]))
     table = pa.Table.from_pylist(ordered, schema=SCHEMA)
     if not parts:
@@ -49,9 +48,11 @@ def write_manifest(rows: list[dict[str, Any]], path: Path, parts: Sequence[Path]
         return
     with pq.ParquetWriter(path, SCHEMA, compression="zstd", store_schema=True) as writer:
         writer.write_table(table)
-        for part in parts:
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=PART_BATCH_ROWS):
-                writer.write_table(pa.Table.from_batches([batch], schema=SCHEMA))
+        grouped = GroupedWriter(writer)
+        for part in parts:  # one split each: a row group never mixes two
+            for batch in row_group_batches(pq.ParquetFile(part)):
+                grouped.write(pa.Table.from_batches([batch], schema=SCHEMA))
+            grouped.flush()
 
 
 Corpus = Path | CorpusLocation  # a local corpus folder, or any location
@@ -67,7 +68,7 @@ def _split_rows(corpus: Corpus, split: str, columns: list[str]) -> Iterator[dict
     """`columns` of every row of `split` in id order, read batch by batch, so memory does not
     grow with the corpus."""
     wanted = ["id", "split", *(c for c in columns if c not in ("id", "split"))]
-    for batch in pq.ParquetFile(_manifest_source(corpus)).iter_batches(columns=wanted):
+    for batch in row_group_batches(pq.ParquetFile(_manifest_source(corpus)), columns=wanted):
         table = batch.to_pydict()
         for i, row_split in enumerate(table["split"]):
             if row_split == split:

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from components.data.corpus.images import Rendered
 from components.data.corpus.manifest import SCHEMA
+from components.data.corpus.parquet_batches import GroupedWriter
 from components.data.corpus.plan import PlannedSample
 from components.data.corpus.stored_sample import manifest_row, sample_files
 from components.data.corpus.webdataset import write_shard
@@ -30,7 +31,7 @@ class _SplitShards:
         self.members: dict[str, dict[str, bytes]] = {}
         self.rows: list[dict[str, Any]] = []
         self.part = part
-        self.writer: pq.ParquetWriter | None = None
+        self.writer: GroupedWriter | None = None
 
     def add(self, item: PlannedSample, image: Rendered) -> None:
         shard = f"shards/{self.split}-{self.index:05d}.tar"
@@ -42,9 +43,9 @@ class _SplitShards:
             return
         write_shard(self.root / f"shards/{self.split}-{self.index:05d}.tar", self.members)
         rows = sorted(self.rows, key=lambda row: row["id"])  # the archive's order
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.part, SCHEMA, compression="zstd")
-        self.writer.write_table(pa.Table.from_pylist(rows, schema=SCHEMA))
+        if self.writer is None:  # row groups of many shards: a footer of one per shard would grow
+            self.writer = GroupedWriter(pq.ParquetWriter(self.part, SCHEMA, compression="zstd"))
+        self.writer.write(pa.Table.from_pylist(rows, schema=SCHEMA))
         on_rows(rows)
         self.members, self.rows = {}, []
         self.index += 1
@@ -80,7 +81,8 @@ class RollingShards:
         for split in self.splits.values():
             split.close_shard(self.on_rows)
             if split.writer is not None:
-                split.writer.close()
+                split.writer.flush()
+                split.writer.writer.close()
                 split.writer = None
 
     def parts(self) -> list[Path]:

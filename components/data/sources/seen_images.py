@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from components.data.corpus.parquet_batches import row_group_batches
+
 RUN_ROWS = 65_536  # keys held unsorted before they become a run
 SPILL_ROWS = 4_096  # holders buffered before they are written
 
@@ -93,7 +95,7 @@ class SeenImages:
         found: dict[int, tuple[str, str]] = {}
         if not positions:
             return found
-        for batch in pq.ParquetFile(self._holders_path).iter_batches(batch_size=RUN_ROWS):
+        for batch in row_group_batches(pq.ParquetFile(self._holders_path), RUN_ROWS):
             table = batch.to_pydict()
             for pos, reference, sha in zip(
                 table["pos"], table["reference"], table["sha256"], strict=True

@@ -151,9 +151,12 @@ def _text_column(table: Any, name: str) -> list[Any] | None:
 
 
 def _parquet_rows(location: str, handle: IO[bytes]) -> Iterator[TableRow | Rejected]:
-    """A row group's batch at a time: the table is never held whole."""
+    """A batch of one row group at a time: the table is never held whole (a row group is: its
+    size is the writer's choice)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from components.data.corpus.parquet_batches import row_group_batches
 
     try:
         parquet = pq.ParquetFile(handle)
@@ -167,7 +170,7 @@ def _parquet_rows(location: str, handle: IO[bytes]) -> Iterator[TableRow | Rejec
         raise DataSourceError(f"user table {location} has no rows; add rows or remove it")
     number = 0
     try:
-        for batch in parquet.iter_batches(batch_size=WINDOW_ROWS):
+        for batch in row_group_batches(parquet, WINDOW_ROWS):
             rows = _parquet_batch(location, pa.Table.from_batches([batch]), number)
             yield from rows
             number += batch.num_rows
