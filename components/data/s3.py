@@ -7,6 +7,9 @@ one-sentence DataSourceError naming the URL and what to check.
 
 from __future__ import annotations
 
+import io
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from components.data.errors import DataSourceError, one_line
@@ -16,6 +19,11 @@ SCHEME = "s3://"
 DEFAULT_REGION = "us-east-1"
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"}
+# an ETag lookup walks the listing of the wanted keys' range while it stays this dense (listed
+# keys per wanted key, plus a page); past that, one HEAD per key left (a table in random order)
+LIST_WALK_PER_KEY = 8
+LIST_PAGE_KEYS = 1_000  # keys a listing request answers (S3's most)
+HEAD_THREADS = 16
 
 
 def is_s3(location: str) -> bool:
@@ -110,9 +118,68 @@ class S3Store:
             raise _explain(err, url, "read", self.access.endpoint) from err
         return int(response.get("ContentLength", 0)), response["Body"], response.get("ETag", "")
 
-    def etags(self, prefix_url: str) -> dict[str, str]:
-        """URL -> ETag of every object under `prefix_url` (a listing: 1,000 per request)."""
-        return {url: etag for url, _, etag in self.listing(prefix_url)}
+    def etags_of(self, urls: list[str]) -> dict[str, str]:
+        """URL -> ETag now of each of `urls` that exists (a missing one is left out). Per
+        bucket, the listing is walked from the smallest wanted key to the largest (a table in
+        key order: 1,000 keys a request) while it stays dense; the rest get one HEAD each.
+        Memory and requests follow len(urls), never the size of the folders."""
+        by_bucket: dict[str, set[str]] = defaultdict(set)
+        for url in urls:
+            bucket, key = split_url(url)
+            by_bucket[bucket].add(key)
+        found: dict[str, str] = {}
+        for bucket, keys in by_bucket.items():
+            listed, rest = self._walk_range(bucket, sorted(keys))
+            found |= listed
+            found |= self._heads(bucket, rest)
+        return found
+
+    def _walk_range(self, bucket: str, keys: list[str]) -> tuple[dict[str, str], list[str]]:
+        """(URL -> ETag of the keys listed, the keys not reached before the walk stopped)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        wanted, found = set(keys), {}
+        budget = LIST_WALK_PER_KEY * len(keys) + LIST_PAGE_KEYS
+        walked, last = 0, ""
+        # StartAfter is exclusive: a proper prefix of the smallest key sorts before it
+        start = {"StartAfter": keys[0][:-1]} if keys[0][:-1] else {}
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, PaginationConfig={"PageSize": LIST_PAGE_KEYS}, **start
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    last = item["Key"]
+                    if last in wanted:
+                        found[join_url(bucket, last)] = item.get("ETag", "")
+                if last >= keys[-1] or not page.get("IsTruncated"):
+                    return found, []
+                walked += len(page.get("Contents", []))
+                if walked > budget:
+                    break
+        except (BotoCoreError, ClientError) as err:
+            raise _explain(err, join_url(bucket, keys[0]), "list", self.access.endpoint) from err
+        return found, [key for key in keys if key > last]
+
+    def _heads(self, bucket: str, keys: list[str]) -> dict[str, str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        def head(key: str) -> tuple[str, str | None]:
+            url = join_url(bucket, key)
+            try:
+                return url, self.client.head_object(Bucket=bucket, Key=key).get("ETag", "")
+            except ClientError as err:
+                if str(err.response.get("Error", {}).get("Code")) in _MISSING:
+                    return url, None
+                raise _explain(err, url, "read", self.access.endpoint) from err
+            except BotoCoreError as err:
+                raise _explain(err, url, "read", self.access.endpoint) from err
+
+        if not keys:
+            return {}
+        self.client  # noqa: B018  (made once, before the threads share it)
+        with ThreadPoolExecutor(max_workers=min(HEAD_THREADS, len(keys))) as pool:
+            return {url: etag for url, etag in pool.map(head, keys) if etag is not None}
 
     def listing(self, prefix_url: str) -> list[tuple[str, int, str]]:
         """(URL, size, ETag) of every object under `prefix_url`, in key order."""
@@ -145,6 +212,73 @@ class S3Store:
         except (BotoCoreError, ClientError) as err:
             raise _explain(err, prefix_url, "list", self.access.endpoint) from err
         return [join_url(bucket, key) for key in sorted(keys)]
+
+
+READ_CHUNK = 8 * 2**20  # bytes a ranged GET of an S3 file asks for
+
+
+class S3RangeFile(io.RawIOBase):
+    """An S3 object as a seekable binary file, read by ranged GETs of `chunk` bytes (or what a
+    larger read asks for), each pinned to the ETag the object had when opened: an object
+    rewritten while it is read is an error, never a mix of two. A CSV is streamed a chunk per
+    request and a parquet file read by its footer and row groups; one chunk is held at a time."""
+
+    def __init__(self, store: S3Store, url: str, chunk: int = READ_CHUNK) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        self.store, self.url, self.chunk = store, url, chunk
+        self.bucket, self.key = split_url(url)
+        try:
+            head = store.client.head_object(Bucket=self.bucket, Key=self.key)
+        except (BotoCoreError, ClientError) as err:
+            raise _explain(err, url, "read", store.access.endpoint) from err
+        self.size, self.etag = int(head.get("ContentLength", 0)), head.get("ETag", "")
+        self.position = 0
+        self._held, self._held_at = b"", 0  # the last range fetched, and where it starts
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001 (a writable buffer)
+        if self.position >= self.size or not len(buffer):
+            return 0
+        offset = self.position - self._held_at
+        if not 0 <= offset < len(self._held):
+            self._held = self._get(self.position, max(len(buffer), self.chunk))
+            self._held_at, offset = self.position, 0
+        count = min(len(buffer), len(self._held) - offset)
+        buffer[:count] = self._held[offset : offset + count]
+        self.position += count
+        return count
+
+    def _get(self, start: int, length: int) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        last = min(self.size, start + length) - 1
+        try:
+            response = self.store.client.get_object(
+                Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{last}", IfMatch=self.etag
+            )
+            return response["Body"].read()
+        except ClientError as err:
+            if str(err.response.get("Error", {}).get("Code")) in ("PreconditionFailed", "412"):
+                raise DataSourceError(
+                    f"cannot read {self.url}: the object changed while it was read; build again"
+                ) from err
+            raise _explain(err, self.url, "read", self.store.access.endpoint) from err
+        except BotoCoreError as err:
+            raise _explain(err, self.url, "read", self.store.access.endpoint) from err
 
 
 def s3_filesystem(access: S3Access):

@@ -153,3 +153,93 @@ def test_a_rebuild_reads_again_only_the_s3_objects_that_changed(
         assert dict(iter_shard(data / row["shard"]))[row["key"]]["png"] == picture(31)
     finally:
         client.put_object(Bucket=s3.bucket, Key="user/imgs/a.png", Body=original)
+
+
+@pytest.mark.parametrize("walk", ["listing", "heads"])
+def test_etags_of_answers_only_the_urls_asked_whatever_the_folder(
+    s3, aws_env, monkeypatch, walk
+) -> None:
+    """A rebuild checks its window's S3 objects: by walking the listing between the smallest and
+    the largest key while it is dense, else by one HEAD each; a missing key is left out."""
+    import components.data.s3 as s3_module
+    from components.data.s3 import S3Store
+
+    client = s3.client()
+    for n in range(40):
+        client.put_object(Bucket=s3.bucket, Key=f"many/{n:03d}.bin", Body=bytes([n]) * (n + 1))
+    store = S3Store(_s3_access())
+    everything = {url: etag for url, _, etag in store.listing(f"s3://{s3.bucket}/many/")}
+    if walk == "heads":  # pages of 5 keys and no density allowance: the walk gives up early
+        monkeypatch.setattr(s3_module, "LIST_PAGE_KEYS", 5)
+        monkeypatch.setattr(s3_module, "LIST_WALK_PER_KEY", 0)
+    headed: list[str] = []
+    heads = S3Store._heads
+    monkeypatch.setattr(
+        S3Store, "_heads", lambda self, b, keys: headed.extend(keys) or heads(self, b, keys)
+    )
+    asked = [f"s3://{s3.bucket}/many/{n:03d}.bin" for n in (3, 17, 39)]
+    missing = f"s3://{s3.bucket}/many/020x.bin"
+    found = store.etags_of([*asked, missing])
+    assert found == {url: everything[url] for url in asked}
+    assert len(set(found.values())) == 3 and all(found.values())
+    # the listing reached every key; the short walk left the later ones to HEADs
+    assert headed == (
+        [] if walk == "listing" else ["many/017.bin", "many/020x.bin", "many/039.bin"]
+    )
+
+
+def test_s3_tables_are_read_in_ranges_csv_and_parquet(s3, aws_env, monkeypatch, small_cfg):
+    """A table on S3 is never one GET: with 64-byte ranges the CSV streams through many (of the
+    size the text reader asks), and a parquet table of several row groups reads its footer and
+    groups; both give the same rows."""
+    import io as std_io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import components.data.sources.user_tables as user_tables
+    from components.data.s3 import S3RangeFile
+
+    client = s3.client()
+    captions = [f"ranged row {n} with a caption long enough to cross ranges" for n in range(6)]
+    for n in range(6):
+        client.put_object(Bucket=s3.bucket, Key=f"ranged/imgs/{n}.png", Body=picture(60 + n))
+    padding = "p" * 6_000  # a column the build ignores: the CSV spans several reads
+    csv_text = "image,caption,padding\n" + "".join(
+        f"imgs/{n}.png,{c},{padding}\n" for n, c in enumerate(captions)
+    )
+    client.put_object(Bucket=s3.bucket, Key="ranged/table.csv", Body=csv_text.encode())
+    buffer = std_io.BytesIO()
+    images = [f"imgs/{n}.png" for n in range(6)]
+    table = pa.table({"image": images, "caption": captions, "padding": [padding] * 6})
+    pq.write_table(table, buffer, row_group_size=2, compression="none")  # three row groups
+    client.put_object(Bucket=s3.bucket, Key="ranged/table.parquet", Body=buffer.getvalue())
+
+    ranges: list[int] = []  # the length of each GET
+    get = S3RangeFile._get
+    monkeypatch.setattr(
+        S3RangeFile, "_get", lambda self, at, n: ranges.append(n) or get(self, at, n)
+    )
+    monkeypatch.setattr(user_tables, "READ_CHUNK", 64)
+    for name in ("table.csv", "table.parquet"):
+        ranges.clear()
+        cfg = user_cfg(small_cfg, user_sources=[f"s3://{s3.bucket}/ranged/{name}"])
+        loaded = load_user_sources(cfg, SampleLimits(), workers=1, s3=_s3_access())
+        assert [image.captions[0] for image in loaded.images] == captions, name
+        assert loaded.rejected == [], name
+        assert len(ranges) > 3, (name, ranges)
+        if name == "table.csv":  # streamed: no GET near the whole object
+            assert max(ranges) < len(csv_text) / 3, ranges
+
+
+def test_an_s3_table_rewritten_while_read_is_one_line(s3, aws_env) -> None:
+    from components.data.s3 import S3RangeFile, S3Store
+
+    client = s3.client()
+    client.put_object(Bucket=s3.bucket, Key="moving/table.csv", Body=b"a" * 100)
+    reader = S3RangeFile(S3Store(_s3_access()), f"s3://{s3.bucket}/moving/table.csv", chunk=10)
+    first = bytearray(10)
+    assert reader.readinto(first) == 10 and bytes(first) == b"a" * 10
+    client.put_object(Bucket=s3.bucket, Key="moving/table.csv", Body=b"b" * 100)
+    with pytest.raises(DataSourceError, match="changed while it was read"):
+        reader.readinto(bytearray(10))

@@ -9,7 +9,7 @@ Written only when data.user_sources is set, so the default corpus stays what it 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.checks.reasons import Problem, Reason
+from components.data.corpus.parquet_batches import row_group_batches
 from components.data.corpus.raw_text import printable
 
 REJECTED = "rejected.parquet"
@@ -89,13 +90,20 @@ class RejectedWriter:
         self._writer.close()
 
 
-def read_rejected(data_dir: Path) -> list[Rejected]:
-    """The build's rejections of the corpus in `data_dir` ([] when it had no user sources)."""
+def iter_rejected(data_dir: Path) -> Iterator[Rejected]:
+    """The build's rejections of the corpus in `data_dir`, a row group at a time (nothing when
+    it had no user sources)."""
     path = Path(data_dir) / REJECTED
     if not path.is_file():
-        return []
-    rows = pq.read_table(path).to_pylist()
-    return [Rejected(**{**row, "reason": Reason(row["reason"])}) for row in rows]
+        return
+    for batch in row_group_batches(pq.ParquetFile(path)):
+        for row in batch.to_pylist():
+            yield Rejected(**{**row, "reason": Reason(row["reason"])})
+
+
+def read_rejected(data_dir: Path) -> list[Rejected]:
+    """`iter_rejected` as a list."""
+    return list(iter_rejected(data_dir))
 
 
 def count_reasons(rejected: Iterable[Rejected]) -> dict[str, int]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,8 +31,9 @@ import pyarrow.parquet as pq
 from components.checks.reasons import Problem, Reason
 from components.data.corpus.card import CARD
 from components.data.corpus.manifest import MANIFEST
+from components.data.corpus.parquet_batches import row_group_batches
 from components.data.corpus.raw_text import printable
-from components.data.corpus.rejections import read_rejected
+from components.data.corpus.rejections import iter_rejected
 from components.data.corpus.webdataset import image_part, iter_shard
 from components.data.fetch.http_client import Fetched
 from components.data.s3 import is_s3
@@ -61,6 +64,18 @@ IMAGE_VERDICTS = {
     Reason.IMAGE_TOO_LARGE, Reason.EXTREME_ASPECT_RATIO,
 }  # fmt: skip
 _ROW_PREFIX = re.compile(r"^row \d+: ")
+_SQL_PARAMS = 500  # URLs per lookup (SQLite's limit on parameters is 999 in old builds)
+_INDEX_TABLES = """
+CREATE TABLE log (url TEXT PRIMARY KEY, reason TEXT, detail TEXT, http_status INTEGER,
+                  sha256 TEXT, etag TEXT) WITHOUT ROWID;
+CREATE TABLE stored (sha256 TEXT PRIMARY KEY, shard TEXT, key TEXT) WITHOUT ROWID;
+CREATE TABLE verdicts (sha256 TEXT PRIMARY KEY, reason TEXT, detail TEXT) WITHOUT ROWID;
+"""
+_PUT_LOG = "INSERT OR REPLACE INTO log VALUES (?, ?, ?, ?, ?, ?)"
+# only the hashes the log names: the bytes a URL gave, stored as given
+_LOGGED = "WHERE EXISTS (SELECT 1 FROM log WHERE sha256 = ?)"
+_PUT_STORED = f"INSERT OR REPLACE INTO stored SELECT ?, ?, ? {_LOGGED}"
+_PUT_VERDICT = f"INSERT OR REPLACE INTO verdicts SELECT ?, ?, ? {_LOGGED}"
 
 
 @dataclass(frozen=True)
@@ -118,28 +133,63 @@ def _limits_of(corpus: Path) -> object:
 
 
 class PreviousFetches:
-    """A previous corpus's answers, by URL; its stored images read back only when asked for.
-    Its image verdicts stand only when it was built with the same sample limits."""
+    """A previous corpus's answers, looked up by URL a window at a time; its stored images read
+    back only when asked for. Its image verdicts stand only when it was built with the same
+    sample limits. The log, the manifest's stored hashes and the image verdicts are loaded a
+    row group at a time into an SQLite index on disk (in `scratch`), so a rebuild of 10M URLs
+    holds one window's rows in memory, not the previous corpus's."""
 
-    def __init__(self, corpus: Path, limits: dict[str, object]) -> None:
+    def __init__(
+        self, corpus: Path, limits: dict[str, object], scratch: Path | None = None
+    ) -> None:
         self.corpus = Path(corpus)
-        self.by_url: dict[str, dict[str, object]] = {}
-        self.stored: dict[str, tuple[str, str]] = {}  # image sha256 -> (shard, key)
-        self.verdicts: dict[str, Problem] = {}  # sha256 -> what the image checks said
+        self._folder = tempfile.TemporaryDirectory(dir=scratch, prefix="previous-fetches-")
+        self._db = sqlite3.connect(Path(self._folder.name) / "index.sqlite")
+        self._db.executescript(_INDEX_TABLES)
+        self._window: dict[str, dict[str, object]] = {}  # the rows of the last answers()
         log, manifest = self.corpus / FETCHED, self.corpus / MANIFEST
         if not (log.is_file() and manifest.is_file()) or _limits_of(self.corpus) != limits:
             return
-        for row in pq.read_table(log).to_pylist():
-            self.by_url[row["url"]] = row
-        wanted = {row["sha256"] for row in self.by_url.values() if row["sha256"]}
-        columns = ["image_sha256", "shard", "key"]
-        for row in pq.read_table(manifest, columns=columns).to_pylist():
-            if row["image_sha256"] in wanted:  # stored as given: the bytes that were fetched
-                self.stored[row["image_sha256"]] = (row["shard"], row["key"])
-        for rejected in read_rejected(self.corpus):
-            if rejected.sha256 in wanted and rejected.reason in IMAGE_VERDICTS:
-                detail = _ROW_PREFIX.sub("", rejected.detail)
-                self.verdicts[rejected.sha256] = Problem(rejected.reason, detail)
+        with self._db:  # one transaction: a later row of the same URL or hash wins
+            for batch in row_group_batches(pq.ParquetFile(log)):
+                table = batch.to_pydict()  # a log written before a column existed lacks it
+                blank = [None] * batch.num_rows
+                columns = [table.get(name, blank) for name in SCHEMA.names]
+                self._db.executemany(_PUT_LOG, zip(*columns, strict=True))
+            self._db.execute("CREATE INDEX log_sha256 ON log (sha256)")
+            stored = ["image_sha256", "shard", "key"]
+            for batch in row_group_batches(pq.ParquetFile(manifest), columns=stored):
+                rows = zip(*batch.to_pydict().values(), strict=True)
+                self._db.executemany(_PUT_STORED, ((s, sh, k, s) for s, sh, k in rows))
+            for rejected in iter_rejected(self.corpus):
+                if rejected.reason in IMAGE_VERDICTS:
+                    detail = _ROW_PREFIX.sub("", rejected.detail)
+                    sha = rejected.sha256
+                    self._db.execute(_PUT_VERDICT, (sha, rejected.reason.value, detail, sha))
+
+    def close(self) -> None:
+        self._db.close()
+        self._folder.cleanup()
+
+    def _rows(self, urls: list[str]) -> dict[str, dict[str, object]]:
+        found: dict[str, dict[str, object]] = {}
+        unique = list(dict.fromkeys(urls))
+        for start in range(0, len(unique), _SQL_PARAMS):
+            chunk = unique[start : start + _SQL_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT {', '.join(SCHEMA.names)} FROM log WHERE url IN ({marks})"
+            for values in self._db.execute(query, chunk):
+                found[values[0]] = dict(zip(SCHEMA.names, values, strict=True))
+        return found
+
+    def _stored(self, sha256: str) -> tuple[str, str] | None:
+        row = self._db.execute("SELECT shard, key FROM stored WHERE sha256 = ?", (sha256,))
+        return row.fetchone()
+
+    def _verdict(self, sha256: str) -> Problem | None:
+        row = self._db.execute("SELECT reason, detail FROM verdicts WHERE sha256 = ?", (sha256,))
+        found = row.fetchone()
+        return Problem(Reason(found[0]), found[1]) if found else None
 
     def answers(
         self, urls: list[str], etags: Callable[[list[str]], dict[str, str]]
@@ -149,24 +199,22 @@ class PreviousFetches:
         is the one logged; a failed S3 read is always tried again."""
         found: dict[str, Fetched] = {}
         wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)  # shard -> (key, url)
-        logged_s3 = [u for u in urls if is_s3(u) and self.by_url.get(u, {}).get("etag")]
+        rows = self._window = self._rows(urls)
+        logged_s3 = [u for u, row in rows.items() if is_s3(u) and row.get("etag")]
         now = etags(logged_s3) if logged_s3 else {}
-        for url in urls:
-            row = self.by_url.get(url)
-            if row is None:
-                continue
+        for url, row in rows.items():
             if is_s3(url) and (row["reason"] or not row.get("etag") or now.get(url) != row["etag"]):
                 continue
+            sha = str(row["sha256"] or "")
             if row["reason"]:
                 reason = Reason(row["reason"])
                 if reason not in TRANSIENT:
                     problem = Problem(reason, str(row["detail"]))
                     found[url] = Fetched(None, problem, row["http_status"], attempts=0)
-            elif row["sha256"] in self.verdicts:
-                sha = str(row["sha256"])
-                found[url] = Fetched(None, self.verdicts[sha], row["http_status"], 0, sha)
-            elif row["sha256"] in self.stored:
-                shard, key = self.stored[str(row["sha256"])]
+            elif sha and (verdict := self._verdict(sha)) is not None:
+                found[url] = Fetched(None, verdict, row["http_status"], 0, sha)
+            elif sha and (stored := self._stored(sha)) is not None:
+                shard, key = stored
                 wanted[shard].append((key, url))
         for shard, keys in wanted.items():
             by_key = dict(keys)
@@ -174,15 +222,16 @@ class PreviousFetches:
                 image = image_part(parts) if key in by_key else None
                 if image is not None:
                     url = by_key[key]
-                    status, etag = self.by_url[url]["http_status"], self.by_url[url].get("etag")
+                    status, etag = rows[url]["http_status"], rows[url].get("etag")
                     found[url] = Fetched(image[1], None, status, attempts=0, etag=etag)
         # a stored image must still be the bytes the log names (the corpus may have been edited)
         return {
             url: fetched
             for url, fetched in found.items()
             if fetched.data is None
-            or hashlib.sha256(fetched.data).hexdigest() == self.by_url[url]["sha256"]
+            or hashlib.sha256(fetched.data).hexdigest() == rows[url]["sha256"]
         }
 
     def logged(self, url: str) -> dict[str, object]:
-        return self.by_url[url]
+        """The logged row of a URL of the last `answers` call."""
+        return self._window[url]

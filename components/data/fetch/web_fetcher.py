@@ -27,12 +27,14 @@ class WebFetcher:
         ray_temp_dir: str,
         previous: Path | None = None,
         log_to: Path | None = None,
+        scratch: Path | None = None,
     ) -> None:
         self.plan = plan
         self._store = S3Store(plan.s3 or S3Access())  # one client for every listing
         self.limits = limits  # as the card records them: a previous verdict needs the same
         self.ray = (ray_address, ray_temp_dir)
         self.previous_corpus = previous
+        self.scratch = scratch  # where the previous corpus's answers are indexed
         self._previous: PreviousFetches | None = None
         self._stack = ExitStack()
         self._ray_started = False
@@ -45,23 +47,20 @@ class WebFetcher:
     def __exit__(self, *exc: object) -> None:
         if self.log is not None:
             self.log.close()
+        if self._previous is not None:
+            self._previous.close()
         self._stack.close()
 
     def _previous_answers(self, urls: list[str]) -> dict[str, Fetched]:
         if self.previous_corpus is None:
             return {}
         if self._previous is None:
-            self._previous = PreviousFetches(self.previous_corpus, self.limits)
+            self._previous = PreviousFetches(self.previous_corpus, self.limits, self.scratch)
         return self._previous.answers(urls, self._current_etags)
 
     def _current_etags(self, urls: list[str]) -> dict[str, str]:
-        """URL -> ETag now, listing each folder the URLs are in once (1,000 keys a request)."""
-        store = self._store
-        folders = sorted({url.rpartition("/")[0] + "/" for url in urls})
-        found: dict[str, str] = {}
-        for folder in folders:
-            found |= store.etags(folder)
-        return found
+        """URL -> ETag now of the window's logged S3 objects (never a whole folder's)."""
+        return self._store.etags_of(urls)
 
     def fetch(self, urls: list[str]) -> list[Fetched]:
         """One answer per URL, in order; a URL listed twice is fetched once."""

@@ -138,7 +138,11 @@ def ingest_user_sources(
     try:
         with (
             WebFetcher(
-                fetch_plan(cfg, limits, s3), limits_recorded, *fetching, log_to=fetch_log
+                fetch_plan(cfg, limits, s3),
+                limits_recorded,
+                *fetching,
+                log_to=fetch_log,
+                scratch=scratch,
             ) as fetcher,
             ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool,
         ):

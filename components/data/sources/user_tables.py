@@ -28,7 +28,7 @@ from components.data.corpus.rejections import Rejected
 from components.data.errors import DataSourceError, one_line
 from components.data.fetch.http_client import check_web_url
 from components.data.fetch.web_fetcher import WebFetcher
-from components.data.s3 import S3Store, is_s3
+from components.data.s3 import READ_CHUNK, S3RangeFile, S3Store, is_s3
 from components.data.sources.confined_read import read_local
 from components.data.sources.confinement import Roots, WebUrl, resolve_reference, table_roots
 from components.data.sources.user_records import UserCandidate, parse_captions, text
@@ -58,10 +58,11 @@ def is_table(location: str) -> bool:
 
 @contextmanager
 def _open_table(location: str, store: S3Store) -> Iterator[IO[bytes]]:
-    """The table as a binary file: a local one streamed from disk; an S3 one read in one GET
-    (parquet needs random access; a table is small next to the images it lists)."""
+    """The table as a binary file: a local one streamed from disk; an S3 one by ranged GETs of
+    READ_CHUNK bytes (a CSV streamed, a parquet file read by its footer and row groups)."""
     if is_s3(location):
-        yield io.BytesIO(store.read(location))
+        with io.BufferedReader(S3RangeFile(store, location, READ_CHUNK)) as handle:
+            yield handle
         return
     try:
         handle = open(location, "rb")  # noqa: SIM115 (closed below, after the rows)
