@@ -298,8 +298,12 @@ def run(
     run_name: str = typer.Option(
         None, "--run-name", help="the training run's name (an existing one is continued)"
     ),
+    force: bool = typer.Option(
+        False, "--force", help="train even when the champion was made from this data and code"
+    ),
 ) -> None:
-    """The whole pipeline as the Prefect flow `retrain`."""
+    """The whole pipeline as the Prefect flow `retrain` (it ends early, registering nothing,
+    when the champion was made from the same data version, code and parameters)."""
     settings = _settings()
     from flows.retrain import retrain
 
@@ -309,6 +313,7 @@ def run(
         overrides=_state["parsed_overrides"] or None,
         train_run_name=run_name,
         settings=settings,
+        force=force,
     )
     from clip_pipeline.report import print_run_summary
 

@@ -9,6 +9,14 @@ def print_run_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    if "unchanged_since" in summary:  # the champion was made from this data, code and params
+        Console().print(
+            f"Nothing changed since version {summary['unchanged_since']}: the champion was made "
+            f"from this data version (data.dvc md5 {summary['data_version']}, "
+            f"{summary['n_samples']} samples), code and parameters; nothing was trained or "
+            "registered. `clip-pipeline run --force` trains anyway."
+        )
+        return
     reg, promo, metrics = summary["registration"], summary["promotion"], summary["metrics"]
     uri = summary["tracking_uri"]
     table = Table(title=f"CLIP retrain ({summary['profile']} profile)", show_header=False)

@@ -14,14 +14,14 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from components.registry.register import Registration, write_registration
 from components.settings import Settings
-from components.stages import BUILD, EVALUATE, EXPORT, REGISTER, TRAIN, VALIDATE
+from components.stages import BUILD, EVALUATE, EXPORT, REGISTER, TRAIN, VALIDATE, registry_inputs
 from flows import user_errors
 from flows.failures import report_failure, run_stage, transient
 from flows.promote import promote
@@ -84,6 +84,38 @@ def validate(settings: Settings) -> dict[str, Any]:
     return {"n_rows": report.n_rows, "n_rejected": report.n_rejected}
 
 
+@stage(name="check-unchanged", **remote)
+def unchanged_since(settings: Settings, data_version: str) -> str | None:
+    from components.registry.unchanged import unchanged_champion
+
+    return unchanged_champion(registry_inputs(settings), data_version)
+
+
+def _nothing_changed(settings: Settings, version: str, data_version: str, card: dict) -> dict:
+    """The early end: the champion was made from this very data, code and parameters."""
+    name = settings.registry.model_name
+    message = f"nothing changed since version {version} of {name}"
+    create_markdown_artifact(
+        key="retrain-skipped",
+        markdown=(
+            f"## Retrain skipped: {message}\n\n"
+            f"The champion (`@{settings.registry.champion_alias}` = v{version}) was made from the "
+            f"same data version (data.dvc md5 `{data_version}`), the same code and the same "
+            "parameters, so nothing was trained or registered. Run with `force` "
+            "(`clip-pipeline run --force`) to train anyway.\n"
+        ),
+        description=message,
+    )
+    get_run_logger().info("%s: data %s; nothing trained or registered", message, data_version)
+    return {
+        "profile": settings.profile,
+        "data_version": data_version,
+        "n_samples": card["counts"]["samples"],
+        "unchanged_since": version,
+        "tracking_uri": settings.tracking_uri,
+    }
+
+
 @stage(name="train")
 def train(settings: Settings, run_name: str | None = None) -> dict[str, Any]:
     return {k: str(v) for k, v in asdict(TRAIN.run(settings, run_name)).items()}
@@ -122,9 +154,12 @@ def retrain(
     overrides: dict[str, Any] | None = None,
     train_run_name: str | None = None,
     settings: Settings | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """`overrides`: parameters over params.yaml ({"train": {"epochs": 3}}); `train_run_name`:
     continue that training run from its last checkpoint (a new one when it does not exist).
+    When the champion was made from this data version, code and parameters, the run ends
+    after versioning the data ("nothing changed since version N") unless `force`.
     `settings`: what the caller (the CLI) already resolved from them; a served or deployed run
     resolves them here, once, and finds the local stack as the CLI does."""
     settings = settings or settings_for_run(profile, workdir, overrides)
@@ -133,6 +168,10 @@ def retrain(
     refresh = not BUILD.outputs_present(workdir)
     card = run_stage(build_corpus.with_options(refresh_cache=refresh), settings)
     data_version = run_stage(version_data, settings)
+    if not force:
+        same = run_stage(unchanged_since, settings, data_version)
+        if same is not None:
+            return _nothing_changed(settings, same, data_version, card)
     refresh = not VALIDATE.outputs_present(workdir)
     validation = run_stage(validate.with_options(refresh_cache=refresh), settings)
     training = run_stage(train, settings, train_run_name)

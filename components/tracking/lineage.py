@@ -15,6 +15,8 @@ import yaml
 from components.artifacts import MANIFEST_FILE
 from components.settings import PROJECT_ROOT, Tracking
 
+EMPTY_DIFF = hashlib.sha256(b"").hexdigest()
+
 
 def git_commit(root: Path) -> tuple[str, bool]:
     """(commit sha or "unknown", whether the work tree has uncommitted changes)."""
@@ -32,6 +34,19 @@ def git_commit(root: Path) -> tuple[str, bool]:
         return sha, bool(status.strip())
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False
+
+
+def git_diff_sha256(root: Path) -> str:
+    """sha256 of the uncommitted changes to tracked files (`git diff HEAD`): with the commit,
+    the code a run was made from. The empty diff's hash for a clean checkout; "unknown" outside
+    git. Untracked files are not seen."""
+    try:
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--binary"], cwd=root, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return hashlib.sha256(diff).hexdigest()
 
 
 def dvc_data_hash(workdir: Path) -> str:
@@ -75,12 +90,15 @@ def file_hash(path: Path) -> str:
 def lineage_tags(tracking: Tracking) -> dict[str, str]:
     # The workdir's checkout; a scratch workdir (tests) falls back to this code's checkout.
     paths = tracking.paths
-    commit, dirty = git_commit(paths.workdir)
+    checkout = paths.workdir
+    commit, dirty = git_commit(checkout)
     if commit == "unknown":
-        commit, dirty = git_commit(PROJECT_ROOT)
+        checkout = PROJECT_ROOT
+        commit, dirty = git_commit(checkout)
     return {
         "git_commit": commit,
         "git_dirty": str(dirty).lower(),
+        "git_diff_sha256": git_diff_sha256(checkout) if dirty else EMPTY_DIFF,
         "data_dvc_md5": dvc_data_hash(paths.workdir),
         "data_manifest_sha256": manifest_sha256(paths.data),
         "params_hash": params_hash(tracking.params),

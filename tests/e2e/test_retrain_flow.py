@@ -340,3 +340,41 @@ def test_the_exported_folder_stands_alone(retrained, tmp_path):
         pd.DataFrame({"image": [s.image_png for s in samples]}), params={"labels": labels}
     )
     np.testing.assert_allclose(np.array(standalone["probs"]), served.values, atol=1e-5)
+
+
+def test_a_rerun_on_the_same_data_code_and_params_registers_nothing(retrained):
+    """The champion was made from this data version, code and parameters: a retrain ends after
+    versioning the data, says so (a Prefect artifact, state Completed) and registers nothing.
+    Another data version, or another parameter, is not "unchanged"."""
+    import mlflow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from components.registry.unchanged import unchanged_champion
+    from components.settings import load_settings
+    from components.stages import registry_inputs
+    from flows.retrain import retrain
+
+    workdir, first = retrained
+    before = first.result()
+    version, data_version = before["registration"]["version"], before["data_version"]
+    state = retrain(profile="tiny", workdir=str(workdir), return_state=True)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert summary["unchanged_since"] == version and summary["data_version"] == data_version
+    assert "registration" not in summary and "training" not in summary
+
+    settings = load_settings("tiny", workdir=workdir)
+    client = mlflow.MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
+    name = settings.registry.model_name
+    assert [str(v.version) for v in client.search_model_versions(f"name='{name}'")] == [version]
+    with get_client(sync_client=True) as prefect:
+        key = ArtifactFilter(key=ArtifactFilterKey(any_=["retrain-skipped"]))
+        (artifact,) = prefect.read_artifacts(artifact_filter=key)
+    assert artifact.description == f"nothing changed since version {version} of {name}"
+
+    inputs = registry_inputs(settings)
+    assert unchanged_champion(inputs, data_version) == version
+    assert unchanged_champion(inputs, "0" * 32 + ".dir") is None  # new data
+    other = load_settings("tiny", workdir=workdir, overrides={"train": {"lr": 0.5}})
+    assert unchanged_champion(registry_inputs(other), data_version) is None  # new params
