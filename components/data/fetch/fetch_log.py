@@ -9,7 +9,7 @@ the corpus stores as given is taken from the previous shard, and a URL that fail
 timeouts, refused connections, 429 and 5xx are tried again. Bytes that were fetched but refused
 by the image checks (not_an_image, truncated...) are refused again from rejected.parquet's
 sha256, when the sample limits are the same. An s3:// object's answer stands only while the
-object's ETag (from a listing of its folder) is the one logged: an object can change under its
+object's ETag now (S3Store.etags_of) is the one logged: an object can change under its
 key; a failed S3 read is always tried again.
 """
 
