@@ -218,10 +218,13 @@ def test_weekly_deployment_registers_and_runs_on_a_worker(
         assert schedule["schedule"]["timezone"] == spec["schedules"][0]["timezone"]
         assert schedule["active"] and deployment["work_pool_name"] == "clip-pipeline"
         # trigger a run now, with the test's parameters, and let one worker poll once
+        # the same data, code and parameters as the champion of the retrain test before: `force`
+        # trains anyway (without it the run ends early, registering nothing)
         parameters = {
             "profile": "tiny",
             "workdir": str(workdir_with_sources),
             "overrides": {"train": {"epochs": 3}, "stack": {"folder": str(stack.root)}},
+            "force": True,
         }
         triggered = api.post(
             f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": parameters}
