@@ -53,3 +53,8 @@ class GroupedWriter:
         if self._held:
             self.writer.write_table(pa.concat_tables(self._pending))
         self._pending, self._held = [], 0
+
+    def close(self) -> None:
+        """Flush, then close the file."""
+        self.flush()
+        self.writer.close()

@@ -81,8 +81,7 @@ class RollingShards:
         for split in self.splits.values():
             split.close_shard(self.on_rows)
             if split.writer is not None:
-                split.writer.flush()
-                split.writer.writer.close()
+                split.writer.close()
                 split.writer = None
 
     def parts(self) -> list[Path]:
