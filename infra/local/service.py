@@ -73,6 +73,18 @@ def process_start_time(pid: int) -> float | None:
         return None
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (/proc/PID/stat's field 22), None
+    without /proc or without the process. Unlike the wall-clock start time it does not move
+    when the system clock is stepped (NTP, a suspended VM)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the name (field 2) is in parentheses and may hold spaces: count from the last ")"
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
 @dataclass
 class Service:
     name: str
@@ -103,6 +115,7 @@ class Service:
         return {
             "pid": process.pid,
             "started": process_start_time(process.pid),
+            "started_ticks": process_start_ticks(process.pid),
             "url": self.url,
             "log": str(self.log),
             "stop_signal": int(self.stop_signal),
@@ -111,9 +124,16 @@ class Service:
 
 
 def alive(record: dict) -> bool:
-    """The recorded process still runs (the same process, not a reused PID)."""
-    started = process_start_time(record["pid"])
-    return started is not None and abs(started - (record.get("started") or 0)) < 1.0
+    """The recorded process still runs (the same process, not a reused PID). Compared by its
+    start in ticks since boot where the record has it: a wall-clock start time moves with every
+    step of the system clock, which once made a whole running stack look stopped."""
+    started = process_start_time(record["pid"])  # None: gone, or only its zombie
+    if started is None:
+        return False
+    ticks = record.get("started_ticks")
+    if ticks is not None and (now := process_start_ticks(record["pid"])) is not None:
+        return now == ticks
+    return abs(started - (record.get("started") or 0)) < 1.0
 
 
 def log_tail(record: dict, lines: int = 6) -> str:

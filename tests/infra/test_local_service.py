@@ -60,6 +60,23 @@ def test_a_reused_pid_is_not_ours_to_stop(tmp_path: Path) -> None:
         other.wait()
 
 
+def test_a_step_of_the_system_clock_does_not_stop_a_running_service(tmp_path: Path) -> None:
+    """The wall-clock start time of every process moves when the clock is stepped (NTP, a
+    resumed VM): the record's ticks since boot still name the same process; other ticks do not."""
+    record = _start(tmp_path)
+    try:
+        assert record["started_ticks"] == service.process_start_ticks(record["pid"])
+        stepped = {**record, "started": record["started"] - 200}  # the clock moved 200 s
+        assert service.alive(stepped)
+        reused = {**record, "started_ticks": record["started_ticks"] - 1}  # another process
+        assert not service.alive(reused)
+        legacy = {k: v for k, v in record.items() if k != "started_ticks"}  # an older record
+        assert service.alive(legacy) and not service.alive({**legacy, "started": 0.0})
+    finally:
+        assert service.stop(record) is True
+    assert not service.alive(record) and service.process_start_ticks(record["pid"]) is None
+
+
 def test_a_taken_port_is_replaced_by_a_free_one() -> None:
     import socket
 
