@@ -89,16 +89,6 @@ class S3Store:
             )
         return self._client
 
-    def read(self, url: str) -> bytes:
-        """The object's bytes; any failure is a DataSourceError."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        bucket, key = split_url(url)
-        try:
-            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except (BotoCoreError, ClientError) as err:
-            raise _explain(err, url, "read", self.access.endpoint) from err
-
     def open_object(self, url: str) -> tuple[int, Any, str] | str:
         """(size, streaming body, ETag) of an object, or a word for a per-object failure:
         "missing" (no such key) or the refusal's code. A store that cannot be reached raises."""
