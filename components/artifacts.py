@@ -39,6 +39,7 @@ class Artifact:
 
 
 MANIFEST_FILE = "manifest.parquet"  # the corpus's index: one row per sample
+CARD_FILE = "card.json"  # how the corpus was made; with data.output, where its shards are
 
 CORPUS = Artifact(
     "corpus",

@@ -122,6 +122,7 @@ VALIDATE = Stage(
     lambda s: ValidateInputs(
         gate=s.validate_,
         paths=s.paths,
+        s3=s.services.s3,
         ray_address=s.services.ray_address,
         ray_temp_dir=s.services.ray_temp_dir,
     ),

@@ -34,6 +34,7 @@ from components.data.corpus.records import SourceImage
 from components.data.corpus.rejections import REJECTED, RejectedWriter
 from components.data.corpus.render import render_all
 from components.data.corpus.rolling_shards import RollingShards
+from components.data.corpus.shard_store import S3Shards, ShardStore, shard_store
 from components.data.corpus.stored_sample import manifest_row, sample_files
 from components.data.corpus.webdataset import write_shard
 from components.data.errors import DataSourceError
@@ -61,7 +62,7 @@ LOADERS: dict[str, Loader] = {
 MAX_WORKERS = 8
 # DataConfig keys that are off when empty; left out of the card then, so that turning nothing
 # on leaves the default corpus byte-identical to one built before these keys existed
-OPTIONAL_KEYS = ("extra_train_packages", "user_sources", "user_roots", "debian_sources")
+OPTIONAL_KEYS = ("extra_train_packages", "user_sources", "user_roots", "debian_sources", "output")
 # keys that only mean something with debian_sources on: left out of the card otherwise
 DEBIAN_ONLY_KEYS = ("debian_max_images_per_source", "label_set_max_per_class")
 USER_ONLY_KEYS = ("max_stored_side",)
@@ -115,11 +116,10 @@ def _load_extra_styles(
 
 
 def _write_shards(
-    planned: list[PlannedSample], root: Path, cfg: DataConfig, workers: int
+    planned: list[PlannedSample], store: ShardStore, cfg: DataConfig, workers: int
 ) -> list[dict[str, Any]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    (root / "shards").mkdir()
     rendered = render_all([p.image for p in planned], cfg.image_size, cfg.max_stored_side, workers)
     rows: list[dict[str, Any]] = []
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -128,14 +128,18 @@ def _write_shards(
         for split, group in itertools.groupby(planned, key=lambda p: p.split):
             items = list(group)
             for index in range(0, len(items), cfg.samples_per_shard):
-                shard = f"shards/{split}-{index // cfg.samples_per_shard:05d}.tar"
+                number = index // cfg.samples_per_shard
                 members: dict[str, dict[str, bytes]] = {}
+                shard_rows = []
                 for item in items[index : index + cfg.samples_per_shard]:
                     image = next(rendered)
                     members[item.id] = sample_files(item, image)
-                    rows.append(manifest_row(item, image, shard))
+                    shard_rows.append(manifest_row(item, image, ""))  # named once stored
                     progress.advance(task)
-                write_shard(root / shard, members)
+                written = store.staging(split, number)
+                write_shard(written, members)
+                shard = store.store(split, number, written)
+                rows += [{**row, "shard": shard} for row in shard_rows]
     return rows
 
 
@@ -144,6 +148,7 @@ def _write_user_samples(
     limits: SampleLimits,
     workers: int,
     root: Path,
+    store: ShardStore,
     scratch: Path,
     package_rows: list[dict[str, Any]],
     tally: CardTally,
@@ -157,11 +162,11 @@ def _write_user_samples(
     from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
 
     first_index = Counter(split for split, _ in {(r["split"], r["shard"]) for r in package_rows})
-    shards = RollingShards(root, scratch, cfg.samples_per_shard, first_index, tally.add)
+    shards = RollingShards(store, scratch, cfg.samples_per_shard, first_index, tally.add)
     with Progress("{task.description}", MofNCompleteColumn(), TimeElapsedColumn()) as progress:
         task = progress.add_task("storing user samples", total=None)
 
-        def store(images: list[SourceImage]) -> None:
+        def put(images: list[SourceImage]) -> None:
             planned = shard_order(content_split_samples(cfg, images), cfg.seed)
             stored = render_all([p.image for p in planned], cfg.image_size, cfg.max_stored_side,
                                 workers)  # fmt: skip
@@ -171,7 +176,7 @@ def _write_user_samples(
 
         with RejectedWriter(root / REJECTED) as refused:
             report = ingest_user_sources(
-                cfg, limits, workers, store, refused.write,
+                cfg, limits, workers, put, refused.write,
                 scratch=scratch, s3=s3, fetching=fetching, fetch_log=root / FETCHED,
             )  # fmt: skip
         shards.close()
@@ -243,22 +248,28 @@ def build_corpus(
     building = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))
     try:
         building.chmod(0o755)  # mkdtemp makes it private; the corpus is an ordinary folder
-        rows = _write_shards(shard_order(planned, cfg.seed), building, cfg, workers)
         with tempfile.TemporaryDirectory(
             dir=out_dir.parent, prefix=f".{out_dir.name}.scratch-"
         ) as scratch:
+            store = shard_store(building, cfg.output, s3, Path(scratch))
+            rows = _write_shards(shard_order(planned, cfg.seed), store, cfg, workers)
             tally = CardTally(Path(scratch))
             tally.add(rows)
             user, parts = None, []
             if cfg.user_sources:
                 fetching = (fetching or FetchContext())._replace(previous=out_dir)
                 user, parts = _write_user_samples(
-                    cfg, limits, workers, building, Path(scratch), rows, tally, s3, fetching
-                )
+                    cfg, limits, workers, building, store, Path(scratch), rows, tally, s3,
+                    fetching,
+                )  # fmt: skip
                 sources["user"] = user.provenance
             write_manifest(rows, building / MANIFEST, parts)
             card = tally.card(_card_params(cfg, limits), {k: v for k, v in sources.items() if v})
             tally.close()
+        if isinstance(store, S3Shards):
+            print(f"[data] shards at {cfg.output}: {store.uploaded[0]} uploaded "
+                  f"({store.uploaded[1] / 1e6:.1f} MB), {store.kept[0]} already there",
+                  flush=True)  # fmt: skip
         if user is not None:  # what the source checks refused: references, never bytes
             card["rejected"] = {
                 "total": sum(user.rejected.values()),

@@ -42,7 +42,9 @@ def join_url(bucket: str, key: str) -> str:
     return f"{SCHEME}{bucket}/{key}"
 
 
-def _explain(err: Exception, url: str, action: str, endpoint: str | None) -> DataSourceError:
+def explain_s3_error(
+    err: Exception, url: str, action: str, endpoint: str | None
+) -> DataSourceError:
     """One sentence: which URL, what went wrong, what to check."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
@@ -103,9 +105,9 @@ class S3Store:
                 return "missing"
             if code in _DENIED:
                 return f"access denied ({code})"
-            raise _explain(err, url, "read", self.access.endpoint) from err
+            raise explain_s3_error(err, url, "read", self.access.endpoint) from err
         except BotoCoreError as err:
-            raise _explain(err, url, "read", self.access.endpoint) from err
+            raise explain_s3_error(err, url, "read", self.access.endpoint) from err
         return int(response.get("ContentLength", 0)), response["Body"], response.get("ETag", "")
 
     def etags_of(self, urls: list[str]) -> dict[str, str]:
@@ -148,7 +150,9 @@ class S3Store:
                 if walked > budget:
                     break
         except (BotoCoreError, ClientError) as err:
-            raise _explain(err, join_url(bucket, keys[0]), "list", self.access.endpoint) from err
+            raise explain_s3_error(
+                err, join_url(bucket, keys[0]), "list", self.access.endpoint
+            ) from err
         return found, [key for key in keys if key > last]
 
     def _heads(self, bucket: str, keys: list[str]) -> dict[str, str]:
@@ -161,9 +165,9 @@ class S3Store:
             except ClientError as err:
                 if str(err.response.get("Error", {}).get("Code")) in _MISSING:
                     return url, None
-                raise _explain(err, url, "read", self.access.endpoint) from err
+                raise explain_s3_error(err, url, "read", self.access.endpoint) from err
             except BotoCoreError as err:
-                raise _explain(err, url, "read", self.access.endpoint) from err
+                raise explain_s3_error(err, url, "read", self.access.endpoint) from err
 
         if not keys:
             return {}
@@ -185,7 +189,7 @@ class S3Store:
                     url = join_url(bucket, item["Key"])
                     found.append((url, int(item.get("Size", 0)), item.get("ETag", "")))
         except (BotoCoreError, ClientError) as err:
-            raise _explain(err, prefix_url, "list", self.access.endpoint) from err
+            raise explain_s3_error(err, prefix_url, "list", self.access.endpoint) from err
         return found
 
     def list_urls(self, prefix_url: str, suffix: str) -> list[str]:
@@ -200,7 +204,7 @@ class S3Store:
             ):
                 keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(suffix)]
         except (BotoCoreError, ClientError) as err:
-            raise _explain(err, prefix_url, "list", self.access.endpoint) from err
+            raise explain_s3_error(err, prefix_url, "list", self.access.endpoint) from err
         return [join_url(bucket, key) for key in sorted(keys)]
 
 
@@ -221,7 +225,7 @@ class S3RangeFile(io.RawIOBase):
         try:
             head = store.client.head_object(Bucket=self.bucket, Key=self.key)
         except (BotoCoreError, ClientError) as err:
-            raise _explain(err, url, "read", store.access.endpoint) from err
+            raise explain_s3_error(err, url, "read", store.access.endpoint) from err
         self.size, self.etag = int(head.get("ContentLength", 0)), head.get("ETag", "")
         self.position = 0
         self._held, self._held_at = b"", 0  # the last range fetched, and where it starts
@@ -266,9 +270,9 @@ class S3RangeFile(io.RawIOBase):
                 raise DataSourceError(
                     f"cannot read {self.url}: the object changed while it was read; build again"
                 ) from err
-            raise _explain(err, self.url, "read", self.store.access.endpoint) from err
+            raise explain_s3_error(err, self.url, "read", self.store.access.endpoint) from err
         except BotoCoreError as err:
-            raise _explain(err, self.url, "read", self.store.access.endpoint) from err
+            raise explain_s3_error(err, self.url, "read", self.store.access.endpoint) from err
 
 
 def s3_filesystem(access: S3Access):

@@ -53,9 +53,14 @@ class _Evaluator:
         self.plots = EVALUATION_PLOTS.path(workdir)
 
     def split(self, name: str):
+        from components.data.corpus.location import CorpusLocation
         from components.data.corpus.reader import read_split
 
-        return read_split(self.cfg.paths.data, name, exclude_ids=self.exclude)
+        return read_split(
+            CorpusLocation.of(self.cfg.paths.data, self.cfg.tracking.services.s3),
+            name,
+            exclude_ids=self.exclude,
+        )
 
     def image_features(self, samples) -> torch.Tensor:  # [N, E]
         from components.evaluation.zeroshot import encode_images

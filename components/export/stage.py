@@ -38,6 +38,7 @@ def export(cfg: ExportInputs, model_dir: Path | None = None) -> ExportOutputs:
 
     import mlflow
 
+    from components.data.corpus.location import CorpusLocation
     from components.data.corpus.reader import read_split
     from components.evaluation.templates import resolve_templates
     from components.export.onnx_export import check_parity, export_towers, write_parity
@@ -61,7 +62,9 @@ def export(cfg: ExportInputs, model_dir: Path | None = None) -> ExportOutputs:
     differ = write_standalone(tmp_dir, spec, tokenizer)
 
     # Real inputs: held-out images and the prompts zero-shot classification will send.
-    samples = read_split(cfg.paths.data, "heldout_style", limit=64)
+    samples = read_split(
+        CorpusLocation.of(cfg.paths.data, cfg.tracking.services.s3), "heldout_style", limit=64
+    )
     images = normalize(images_to_tensor([s.image_png for s in samples], model.visual.image_size))
     prompts = [t.format(s.concept) for s in samples[:16] for t in templates]
     report = check_parity(

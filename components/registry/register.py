@@ -77,6 +77,7 @@ def _log_model(cfg: RegistryInputs, run_id: str):  # -> mlflow ModelInfo
     from mlflow.models import infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
+    from components.data.corpus.location import CorpusLocation
     from components.data.corpus.reader import read_split
     from components.export.onnx_export import IMAGE_ONNX, TEXT_ONNX
     from components.export.pyfunc_model import ZeroShotClassifier
@@ -86,7 +87,9 @@ def _log_model(cfg: RegistryInputs, run_id: str):  # -> mlflow ModelInfo
     workdir = cfg.paths.workdir
     onnx_dir, model_dir = ONNX.path(workdir), MODEL.path(workdir)
     labels = json.loads((onnx_dir / PREPROCESS_FILE).read_text())["labels"]  # the export's
-    heldout = read_split(cfg.paths.data, "heldout_style", limit=2)
+    heldout = read_split(
+        CorpusLocation.of(cfg.paths.data, cfg.tracking.services.s3), "heldout_style", limit=2
+    )
     example = pd.DataFrame({"image": [heldout[0].image_png, heldout[1].image_png]})
     example_labels = labels[:3]
     signature = infer_signature(

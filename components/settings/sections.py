@@ -50,6 +50,10 @@ class DataConfig(_Frozen):
     # default corpus is small); false = `dvc add --to-remote`: straight into the DVC remote
     # (CLIP_DVC_REMOTE), no local copy: for corpora too large to hold twice (docs/decisions.md)
     dvc_local_cache: bool = True
+    # where the shards go: null = data/shards/ (versioned with the rest of data/ by data.dvc);
+    # s3://bucket/prefix = uploaded there, one at a time, under content-addressed keys that
+    # never change; data/ then keeps the manifest, card and logs, all data.dvc versions
+    output: str | None = None
     # http(s) URLs in user tables (components/data/fetch/): per connect and read, the whole
     # body, retries of timeouts/5xx/429 (backoff 0.5 s, doubling), redirects followed; loopback
     # and private addresses only when allowed (an intranet mirror; link-local never);
@@ -67,6 +71,16 @@ class DataConfig(_Frozen):
     debian_sources: list[DebianSourceName] = Field(default_factory=list)
     debian_max_images_per_source: int = Field(default=2000, ge=0)
     label_set_max_per_class: int = Field(default=50, ge=0)
+
+    @field_validator("output")
+    @classmethod
+    def _output(cls, value: str | None) -> str | None:
+        bucket = (value or "").removeprefix("s3://").partition("/")[0]
+        if value is not None and (not value.startswith("s3://") or not bucket):
+            raise ValueError(
+                f"data.output {value!r}: an s3://bucket/prefix (null keeps the shards in data/)"
+            )
+        return value.rstrip("/") if value else value
 
 
 class ValidateConfig(SampleLimits):
@@ -118,9 +132,10 @@ class TrainConfig(_Frozen):
     # takes (open_clip's train_num_samples); the schedule and the epochs follow it
     samples_per_epoch: int | None = Field(default=None, gt=0)
     global_batch_size: int = Field(ge=2)
-    # where the workers read the training shards: null = the workdir's data/ (one machine, or a
-    # folder every node mounts); s3://bucket/prefix = a built corpus there (manifest + shards),
-    # read by every node itself, with the settings' S3 endpoint and keys
+    # where the workers read the training shards: null = the workdir's data/ (its shards in
+    # data/shards/, which every node must see, or at the S3 prefix its card names: data.output);
+    # s3://bucket/prefix = a built corpus there (manifest + shards); every node reads S3 itself,
+    # with the settings' S3 endpoint and keys
     corpus: str | None = None
     # each worker's shuffle window, in MiB of decoded images (samples = this / (3 x side^2));
     # a worker holds up to 4 windows (one read ahead, one queued, one in use and its

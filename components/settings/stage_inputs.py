@@ -46,6 +46,7 @@ class BuildInputs(_Frozen):
 class ValidateInputs(_Frozen):
     gate: ValidateConfig
     paths: Paths
+    s3: S3Access = S3Access()  # reaches shards the corpus keeps on S3 (data.output)
     ray_address: str | None = None  # the Ray cluster that decodes a large corpus; None: local
     ray_temp_dir: str = "/tmp/ray-clip-pipeline"
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from components.checks.reasons import Problem, Reason
+from components.data.corpus.location import SHARDS, CorpusLocation
+from components.data.errors import DataSourceError
 from components.validation.grouping import HashBuckets, bucket_count, with_first_holder
 from components.validation.manifest_table import ManifestTable
 from components.validation.shard_check import ShardJob, ShardRow
@@ -81,20 +83,36 @@ def _shard_rows(
     return buckets
 
 
-def _jobs(root: Path, rows: list[dict], problems: dict[int, Problem]) -> Iterator[ShardJob]:
+def locate_remote_shard(shards: CorpusLocation, shard: object) -> str | Problem:
+    """The URL of a shard kept at the corpus's `data.output` prefix, or why it may not be
+    opened (whether it exists is found when it is read)."""
+    if not isinstance(shard, str) or not shard.strip():
+        return Problem(Reason.MISSING_FIELD, "manifest 'shard' is empty")
+    try:
+        shards.path(shard)
+    except DataSourceError:
+        return Problem(Reason.PATH_ESCAPE, f"shard path {shard!r} is not a name inside the corpus")
+    if PurePosixPath(shard).parts[0] != SHARDS:
+        return Problem(Reason.PATH_ESCAPE, f"shard path {shard!r} is not under {SHARDS}/")
+    return shards.url(shard)
+
+
+def _jobs(
+    root: Path, rows: list[dict], problems: dict[int, Problem], shards: CorpusLocation | None
+) -> Iterator[ShardJob]:
     """One bucket's rows as shard jobs; rows of a shard that may not be opened get its problem."""
     by_shard: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_shard[row["shard"]].append(row)
     for shard, members in by_shard.items():
-        where = locate_shard(root, shard)
+        where = locate_shard(root, shard) if shards is None else locate_remote_shard(shards, shard)
         checked = [r for r in members if not r["skip"]]
         if isinstance(where, Problem):
             problems.update((r["pos"], where) for r in checked)
             continue
         listed = frozenset(r["key"] for r in members)
         job_rows = tuple(ShardRow(r["pos"], r["key"], r["id"], r["sha256"]) for r in checked)
-        yield ShardJob(shard, str(where), job_rows, listed)
+        yield ShardJob(shard, str(where), job_rows, listed, shards)
 
 
 def run_decode_checks(
@@ -104,10 +122,12 @@ def run_decode_checks(
     skip_rows: Collection[int] = (),
     scratch: Path | None = None,
     runner: ShardRunner | None = None,
+    shards: CorpusLocation | None = None,
 ) -> DecodeResult:
     """Check every manifest row not in `skip_rows` (positions already rejected elsewhere), one
     shard at a time on `runner` (default: threads in this process), in memory bounded by the
-    grouping's buckets, not by the corpus.
+    grouping's buckets, not by the corpus. `shards`: the corpus keeps its shards at an s3://
+    prefix (its card's data.output), where each job reads its shard itself.
 
     Duplicates are resolved in manifest order after decoding: the first accepted sample with
     given pixels keeps them, later ones are rejected as `duplicate_image`.
@@ -121,7 +141,7 @@ def run_decode_checks(
     pixels = HashBuckets("pixel", _PIXEL_SCHEMA, bucket_count(table.n_rows), scratch)
     with _shard_rows(table, set(skip_rows), scratch) as by_shard, pixels:
         for rows in by_shard:
-            jobs = sorted(_jobs(root, rows, problems), key=lambda job: job.shard)
+            jobs = sorted(_jobs(root, rows, problems, shards), key=lambda job: job.shard)
             for job, (verdicts, orphans) in zip(jobs, runner.run(jobs, cfg), strict=True):
                 n_checked += len(verdicts)
                 detail = f"in {job.shard} but listed by no manifest row"

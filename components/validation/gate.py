@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pyarrow import ArrowException
 
 from components.artifacts import MANIFEST_FILE
+from components.data.corpus.location import CorpusLocation
+from components.data.errors import DataSourceError
 from components.data.ray_session import ray_session
 from components.validation.atomic import (
     atomic_write_text,
@@ -43,7 +45,7 @@ from components.validation.report import (
 if TYPE_CHECKING:
     from components.checks.reasons import Problem
     from components.data.corpus.rejections import Rejected
-    from components.settings import ValidateConfig
+    from components.settings import S3Access, ValidateConfig
     from components.validation.manifest_suite import SuiteResult
 
 __all__ = ["GateFailed", "ValidationReport", "load_quarantined_ids", "validate_corpus"]
@@ -164,8 +166,22 @@ class _Findings:
     decode_skipped: bool  # the manifest lacks the columns that locate a sample
 
 
+def _shards_elsewhere(data_dir: Path, s3: S3Access | None) -> CorpusLocation | None:
+    """The corpus, when its card says its shards are at an s3:// prefix (data.output)."""
+    try:
+        location = CorpusLocation.of(data_dir, s3)
+    except DataSourceError as err:
+        raise _Unreadable(f"The corpus in {data_dir} cannot be validated: {err}.") from None
+    return location if location.shards_uri else None
+
+
 def _inspect(
-    data_dir: Path, table: ManifestTable, cfg: ValidateConfig, docs: Path, ray: RayPlace
+    data_dir: Path,
+    table: ManifestTable,
+    cfg: ValidateConfig,
+    docs: Path,
+    ray: RayPlace,
+    shards: CorpusLocation | None,
 ) -> _Findings:
     """Run the manifest suite, then decode every row it did not already reject: on Ray Data
     from validate.decode_on_ray_from_rows rows, else on threads of this process."""
@@ -181,7 +197,7 @@ def _inspect(
     on_ray = cfg.decode_on_ray_from_rows is not None and table.n_rows >= cfg.decode_on_ray_from_rows
     with ray_session(*ray) if on_ray else nullcontext():
         runner = RayRunner() if on_ray else ThreadRunner()
-        decoded = run_decode_checks(data_dir, table, cfg, problems.keys(), scratch, runner)
+        decoded = run_decode_checks(data_dir, table, cfg, problems.keys(), scratch, runner, shards)
     problems |= decoded.problems
     return _Findings(
         suite, problems, decoded.unlisted, decoded.normalised, decoded.n_checked, False
@@ -287,17 +303,23 @@ def _unreadable_report(
 
 
 def validate_corpus(
-    data_dir: Path, cfg: ValidateConfig, report_dir: Path, ray: RayPlace | None = None
+    data_dir: Path,
+    cfg: ValidateConfig,
+    report_dir: Path,
+    ray: RayPlace | None = None,
+    s3: S3Access | None = None,
 ) -> ValidationReport:
     """Validate the corpus in `data_dir`, write the reports into `report_dir`, and return the
     report; raise GateFailed (after writing them) when the corpus must not be trained on.
-    A large corpus's shards are checked on the Ray cluster `ray` names (default: a local Ray)."""
+    A large corpus's shards are checked on the Ray cluster `ray` names (default: a local Ray);
+    shards its card places on S3 are read from there with `s3`."""
     started = time.perf_counter()
     data_dir, report_dir = Path(data_dir), Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     try:
         table = _open_manifest(data_dir)
         refused = _read_build_rejections(data_dir)
+        shards = _shards_elsewhere(data_dir, s3)
     except _Unreadable as err:
         report = _unreadable_report(data_dir, cfg, report_dir, str(err), started)
         _publish(report_dir, report, [], None)
@@ -306,7 +328,7 @@ def validate_corpus(
     docs = temp_dir_beside(report_dir / DOCS_DIR)  # GX builds here; swapped in when complete
     try:
         try:
-            found = _inspect(data_dir, table, cfg, docs, ray or RayPlace())
+            found = _inspect(data_dir, table, cfg, docs, ray or RayPlace(), shards)
             report, rejections = _report(data_dir, table, found, refused, cfg, report_dir, started)
         except ArrowException as err:  # a row group past the footer is damaged
             message = str(_damaged(data_dir / MANIFEST_FILE, err))

@@ -7,14 +7,19 @@ dataset root by the caller."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tarfile
+import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from components.checks.caption import check_caption
 from components.checks.image import ImageCheck, check_image
 from components.checks.reasons import Problem, Reason
+from components.data.corpus.location import CorpusLocation
 from components.data.corpus.webdataset import IMAGE_EXTENSIONS, UNKNOWN_IMAGE_EXTENSION
+from components.data.errors import DataSourceError, one_line
 from components.validation.sample_checks import check_metadata
 
 if TYPE_CHECKING:
@@ -96,9 +101,30 @@ class ShardJob:
     """One shard's work: the rows to check in it and every key the manifest lists in it."""
 
     shard: str
-    path: str
+    path: str  # a local path, or the shard's URL when `location` holds it
     rows: tuple[ShardRow, ...]
     listed: frozenset[str]
+    location: CorpusLocation | None = None  # a corpus whose shards are on S3
+
+
+SPOOL_BYTES = 64 * 2**20  # a shard read from S3 stays in memory up to this, then on local disk
+
+
+def _open_tar(job: ShardJob) -> tuple[tarfile.TarFile, IO[bytes] | None]:
+    """The job's shard as a random-access tar. A shard on S3 is copied once, by one streaming
+    GET, into a spooled file (memory, then local disk): a tar read in place would cost a
+    ranged GET per member."""
+    if job.location is None:
+        return tarfile.open(job.path, mode="r:*"), None
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    try:
+        with job.location.open_stream(job.shard) as stream:
+            shutil.copyfileobj(stream, spool, 8 * 2**20)
+        spool.seek(0)
+        return tarfile.open(fileobj=spool, mode="r:*"), spool  # type: ignore[arg-type]
+    except BaseException:
+        spool.close()
+        raise
 
 
 @dataclass(frozen=True)
@@ -114,12 +140,15 @@ def check_shard(job: ShardJob, cfg: ValidateConfig) -> tuple[list[RowVerdict], l
     which a reader of the whole shard would otherwise train on unchecked. Pure: safe in a
     thread or a Ray worker."""
     try:
-        tar = tarfile.open(job.path, mode="r:*")
+        tar, spool = _open_tar(job)
+    except DataSourceError as err:  # not on S3, or not readable there
+        problem = Problem(Reason.MISSING_SHARD, one_line(err))
+        return [RowVerdict(row.pos, problem) for row in job.rows], []
     except (tarfile.TarError, OSError) as err:
         problem = Problem(Reason.UNREADABLE_SHARD, f"{job.shard} is not a readable tar: {err}")
         return [RowVerdict(row.pos, problem) for row in job.rows], []
     verdicts = []
-    with tar:
+    with tar, spool or nullcontext():
         members, scan_error = _index(tar)
         for row in job.rows:
             check = _check_sample(tar, members, scan_error, job.shard, row, cfg)

@@ -10,4 +10,5 @@ def validate(cfg: ValidateInputs):  # -> components.validation.gate.ValidationRe
     from components.validation.gate import RayPlace, validate_corpus
 
     ray = RayPlace(cfg.ray_address, cfg.ray_temp_dir)
-    return validate_corpus(cfg.paths.data, cfg.gate, VALIDATION.path(cfg.paths.workdir), ray)
+    report_dir = VALIDATION.path(cfg.paths.workdir)
+    return validate_corpus(cfg.paths.data, cfg.gate, report_dir, ray, cfg.s3)

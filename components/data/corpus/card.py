@@ -9,11 +9,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from components.artifacts import CARD_FILE
 from components.data.corpus.distinct import DistinctCount
 from components.data.corpus.location import CorpusLocation
 from components.data.errors import DataSourceError
 
-CARD = "card.json"
+CARD = CARD_FILE
 CARD_VERSION = 1
 
 

@@ -7,13 +7,15 @@ what a WebDataset/open_clip loader would.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.data.corpus.manifest import read_manifest
+from components.data.corpus.location import CorpusLocation
+from components.data.corpus.manifest import Corpus, shard_counts
 from components.data.corpus.splits import SPLITS
 from components.data.corpus.webdataset import image_part, iter_shard
+from components.data.s3 import is_s3
 
 
 @dataclass(frozen=True)
@@ -26,25 +28,34 @@ class Sample:
     image_png: bytes
 
 
+def shard_samples(corpus: Corpus, shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, members) of one shard of the corpus, wherever the shard is kept."""
+    if not isinstance(corpus, CorpusLocation):
+        yield from iter_shard(Path(corpus) / shard)
+    elif not is_s3(corpus.url(shard)):
+        yield from iter_shard(Path(corpus.path(shard)))  # refused first if it leaves the corpus
+    else:
+        with corpus.open_stream(shard) as stream:  # a shard on S3 streams, never seeks
+            yield from iter_shard(stream, sequential=True)
+
+
 def read_split(
-    data_dir: Path,
+    corpus: Corpus,
     split: str,
     exclude_ids: Collection[str] = frozenset(),
     limit: int | None = None,
 ) -> list[Sample]:
-    """Every sample of `split` (sorted by id), minus `exclude_ids` (e.g. rows a gate rejected);
+    """Every sample of `split` (sorted by id) of the corpus (a folder, or a CorpusLocation:
+    its shards may be on S3), minus `exclude_ids` (e.g. rows a gate rejected);
     with `limit`, only the first that many. The build writes every split but training's in id
     order, shard after shard, so reading stops there instead of decoding the whole split."""
     exclude_ids = frozenset(exclude_ids)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
-    data_dir = Path(data_dir)
-    index = read_manifest(data_dir, columns=["split", "shard"]).to_pydict()
-    pairs = zip(index["split"], index["shard"], strict=True)
-    shards = sorted({shard for row_split, shard in pairs if row_split == split})
+    shards = sorted(shard_counts(corpus, split))
     samples: list[Sample] = []
     for shard in shards:
-        for key, parts in iter_shard(data_dir / shard):
+        for key, parts in shard_samples(corpus, shard):
             if key in exclude_ids:
                 continue
             meta = json.loads(parts["json"])

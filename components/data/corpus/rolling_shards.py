@@ -19,6 +19,7 @@ from components.data.corpus.images import Rendered
 from components.data.corpus.manifest import SCHEMA
 from components.data.corpus.parquet_batches import GroupedWriter
 from components.data.corpus.plan import PlannedSample
+from components.data.corpus.shard_store import ShardStore
 from components.data.corpus.stored_sample import manifest_row, sample_files
 from components.data.corpus.webdataset import write_shard
 
@@ -26,23 +27,26 @@ RowsSink = Callable[[list[dict[str, Any]]], None]
 
 
 class _SplitShards:
-    def __init__(self, root: Path, split: str, first_index: int, part: Path) -> None:
-        self.root, self.split, self.index = root, split, first_index
+    def __init__(self, store: ShardStore, split: str, first_index: int, part: Path) -> None:
+        self.store, self.split, self.index = store, split, first_index
         self.members: dict[str, dict[str, bytes]] = {}
         self.rows: list[dict[str, Any]] = []
         self.part = part
         self.writer: GroupedWriter | None = None
 
     def add(self, item: PlannedSample, image: Rendered) -> None:
-        shard = f"shards/{self.split}-{self.index:05d}.tar"
         self.members[item.id] = sample_files(item, image)
-        self.rows.append(manifest_row(item, image, shard))
+        self.rows.append(manifest_row(item, image, ""))  # its shard's name once stored
 
     def close_shard(self, on_rows: RowsSink) -> None:
         if not self.members:
             return
-        write_shard(self.root / f"shards/{self.split}-{self.index:05d}.tar", self.members)
+        written = self.store.staging(self.split, self.index)
+        write_shard(written, self.members)
+        shard = self.store.store(self.split, self.index, written)
         rows = sorted(self.rows, key=lambda row: row["id"])  # the archive's order
+        for row in rows:
+            row["shard"] = shard
         if self.writer is None:  # row groups of many shards: a footer of one per shard would grow
             self.writer = GroupedWriter(pq.ParquetWriter(self.part, SCHEMA, compression="zstd"))
         self.writer.write(pa.Table.from_pylist(rows, schema=SCHEMA))
@@ -57,13 +61,13 @@ class RollingShards:
 
     def __init__(
         self,
-        root: Path,
+        store: ShardStore,
         scratch: Path,
         samples_per_shard: int,
         first_index: dict[str, int],
         on_rows: RowsSink,
     ) -> None:
-        self.root, self.scratch, self.per_shard = root, scratch, samples_per_shard
+        self.store, self.scratch, self.per_shard = store, scratch, samples_per_shard
         self.first_index, self.on_rows = first_index, on_rows
         self.splits: dict[str, _SplitShards] = {}
 
@@ -72,7 +76,7 @@ class RollingShards:
         if split is None:
             part = self.scratch / f"manifest-{item.split}.parquet"
             first = self.first_index.get(item.split, 0)
-            split = self.splits[item.split] = _SplitShards(self.root, item.split, first, part)
+            split = self.splits[item.split] = _SplitShards(self.store, item.split, first, part)
         split.add(item, image)
         if len(split.members) == self.per_shard:
             split.close_shard(self.on_rows)

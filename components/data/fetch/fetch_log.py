@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import sqlite3
+import tarfile
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -30,13 +32,19 @@ import pyarrow.parquet as pq
 
 from components.checks.reasons import Problem, Reason
 from components.data.corpus.card import CARD
+from components.data.corpus.location import CorpusLocation
 from components.data.corpus.manifest import MANIFEST
 from components.data.corpus.parquet_batches import row_group_batches
 from components.data.corpus.raw_text import printable
+from components.data.corpus.reader import shard_samples
 from components.data.corpus.rejections import iter_rejected
-from components.data.corpus.webdataset import image_part, iter_shard
+from components.data.corpus.webdataset import image_part
+from components.data.errors import DataSourceError
 from components.data.fetch.http_client import Fetched
 from components.data.s3 import is_s3
+from components.settings import S3Access
+
+log = logging.getLogger(__name__)
 
 FETCHED = "fetched.parquet"
 SCHEMA = pa.schema(
@@ -140,9 +148,14 @@ class PreviousFetches:
     holds one window's rows in memory, not the previous corpus's."""
 
     def __init__(
-        self, corpus: Path, limits: dict[str, object], scratch: Path | None = None
+        self,
+        corpus: Path,
+        limits: dict[str, object],
+        scratch: Path | None = None,
+        s3: S3Access | None = None,
     ) -> None:
         self.corpus = Path(corpus)
+        self.s3 = s3  # reaches the shards the previous corpus keeps on S3 (data.output)
         self._folder = tempfile.TemporaryDirectory(dir=scratch, prefix="previous-fetches-")
         self._db = sqlite3.connect(Path(self._folder.name) / "index.sqlite")
         self._db.executescript(_INDEX_TABLES)
@@ -216,14 +229,18 @@ class PreviousFetches:
             elif sha and (stored := self._stored(sha)) is not None:
                 shard, key = stored
                 wanted[shard].append((key, url))
+        corpus = CorpusLocation.of(self.corpus, self.s3) if wanted else None
         for shard, keys in wanted.items():
             by_key = dict(keys)
-            for key, parts in iter_shard(self.corpus / shard):
-                image = image_part(parts) if key in by_key else None
-                if image is not None:
-                    url = by_key[key]
-                    status, etag = rows[url]["http_status"], rows[url].get("etag")
-                    found[url] = Fetched(image[1], None, status, attempts=0, etag=etag)
+            try:
+                for key, parts in shard_samples(corpus, shard):
+                    image = image_part(parts) if key in by_key else None
+                    if image is not None:
+                        url = by_key[key]
+                        status, etag = rows[url]["http_status"], rows[url].get("etag")
+                        found[url] = Fetched(image[1], None, status, attempts=0, etag=etag)
+            except (DataSourceError, OSError, tarfile.TarError) as err:  # its URLs are fetched
+                log.warning("previous corpus's %s not read (%s): fetching its URLs", shard, err)
         # a stored image must still be the bytes the log names (the corpus may have been edited)
         return {
             url: fetched

@@ -55,7 +55,9 @@ class WebFetcher:
         if self.previous_corpus is None:
             return {}
         if self._previous is None:
-            self._previous = PreviousFetches(self.previous_corpus, self.limits, self.scratch)
+            self._previous = PreviousFetches(
+                self.previous_corpus, self.limits, self.scratch, self.plan.s3
+            )
         return self._previous.answers(urls, self._current_etags)
 
     def _current_etags(self, urls: list[str]) -> dict[str, str]:
