@@ -73,6 +73,7 @@ NOT_CORPUS_KEYS = (
     "dvc_local_cache",  # how the corpus is versioned, not what it holds
     "fetch_timeout_s", "fetch_deadline_s", "fetch_retries", "fetch_max_redirects",
     "fetch_actors", "fetch_threads",
+    "check_on_ray_from_samples",  # where samples are checked, not which
 )  # fmt: skip
 
 

@@ -65,6 +65,11 @@ class DataConfig(_Frozen):
     fetch_private_addresses: bool = False
     fetch_actors: int = Field(default=2, ge=1)
     fetch_threads: int = Field(default=16, ge=1)
+    # from this many user samples on, each window of them is checked (decoded, hashed) by a Ray
+    # task on the cluster (the settings' Ray, else a local one) while the build reads on; null =
+    # the build's threads only (on one machine Ray's hops cost more than they give). The corpus
+    # is the same bytes either way (bench/build_checks_on_ray.py)
+    check_on_ray_from_samples: int | None = Field(default=None, ge=0)
     # Debian-packaged sources (scripts/install_debian_sources.sh installs them), [] = off;
     # the caps apply only when some are named: images per captioned source (0 = all, seeded
     # choice) and images per class of a zero-shot label set (0 = all)

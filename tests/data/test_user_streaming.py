@@ -146,3 +146,29 @@ def test_a_parquet_table_streams_in_batches_with_rows_numbered_across_them(
     [missing] = loaded.rejected
     assert (missing.row, missing.reference) == (7, "7.png")
     assert missing.detail.startswith("row 7: ")
+
+
+def test_windows_checked_on_ray_make_the_same_corpus(
+    tmp_path, sources_dir, small_cfg, small_windows, local_ray
+) -> None:
+    """From data.check_on_ray_from_samples on, windows are checked by Ray tasks, several in
+    flight; their verdicts come back in window order, so the corpus is the same bytes."""
+    from components.checks.limits import SampleLimits
+    from components.data.sources.user_sources import ingest_user_sources
+
+    table = _table(tmp_path / "mine")
+    cfg = user_cfg(small_cfg, user_sources=[str(table)], samples_per_shard=16)
+    on_threads = cfg.model_copy(update={"check_on_ray_from_samples": None})
+    on_ray = cfg.model_copy(update={"check_on_ray_from_samples": 20})
+    card = build_corpus(on_threads, sources_dir, tmp_path / "threads", workers=2)
+    assert build_corpus(on_ray, sources_dir, tmp_path / "ray", workers=2) == card
+    assert _files(tmp_path / "threads") == _files(tmp_path / "ray")  # byte for byte
+
+    kept, refused = [], []
+    report = ingest_user_sources(
+        on_ray, SampleLimits(), 2, kept.extend, refused.extend, scratch=tmp_path
+    )
+    # windows of 7: the first two (14 samples) on threads, every later one (from the 21st
+    # sample on) on Ray
+    assert report.windows_on_ray == -(-N_ROWS // 7) - 2
+    assert len(kept) == N_ROWS - len(REPEATS) and len(refused) == len(REPEATS)

@@ -29,10 +29,11 @@ from components.data.fetch.ray_fetch import FetchPlan
 from components.data.fetch.web_fetcher import WebFetcher
 from components.data.s3 import S3Store
 from components.data.sources.seen_images import SeenImages
-from components.data.sources.user_admission import check_window
+from components.data.sources.user_admission import Verdict
 from components.data.sources.user_records import UserCandidate, user_image
 from components.data.sources.user_shards import load_shards
 from components.data.sources.user_tables import is_table, load_table
+from components.data.sources.window_checks import WindowChecks
 from components.settings import DataConfig, S3Access
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class UserReport:
     provenance: list[dict[str, Any]] = field(default_factory=list)  # one entry per source
     rejected: Counter[str] = field(default_factory=Counter)  # by reason, every source
     urls_logged: int = 0  # answers written to the fetch log
+    windows_on_ray: int = 0  # windows checked by Ray tasks (data.check_on_ray_from_samples)
 
 
 class _Duplicate(NamedTuple):
@@ -145,6 +147,7 @@ def ingest_user_sources(
                 scratch=scratch,
             ) as fetcher,
             ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool,
+            WindowChecks(limits, pool, cfg.check_on_ray_from_samples, fetching[:2]) as checks,
         ):
             for location in cfg.user_sources:
                 kind = "table" if is_table(location) else "webdataset"
@@ -153,14 +156,17 @@ def ingest_user_sources(
                 else:
                     items = load_shards(location, store, limits)
                 tally = _SourceTally(location, kind)
-                for window in _windows(items):
-                    kept, refused = _admit(window, limits, pool, seen, tally, duplicates)
+                for window, verdicts in checks.checked(_windows(items)):
+                    kept, refused = _admit(window, verdicts, seen, tally, duplicates)
                     admitted(kept)
                     rejected(refused)
                 report.provenance.append(tally.provenance())
                 report.rejected.update(tally.reasons)
                 _log_source(tally)
             report.urls_logged = fetcher.log.rows if fetcher.log is not None else 0
+            report.windows_on_ray = checks.windows_on_ray
+            if checks.windows_on_ray:
+                log.info("user samples: %d windows checked on Ray", checks.windows_on_ray)
             if report.urls_logged:
                 log.info("user URLs: %d fetched, %d answered by the previous corpus",
                          fetcher.fetched, fetcher.reused)  # fmt: skip
@@ -187,16 +193,14 @@ def _windows(items: Iterable[UserCandidate | Rejected]) -> Iterator[list]:
 
 def _admit(
     window: list[UserCandidate | Rejected],
-    limits: SampleLimits,
-    pool: ThreadPoolExecutor | None,
+    verdicts_in_order: list[Verdict],
     seen: SeenImages,
     tally: _SourceTally,
     duplicates: list[_Duplicate],
 ) -> tuple[list[SourceImage], list[Rejected]]:
-    """One window, in order: (admitted samples, refusals); a later copy of admitted bytes
-    goes to `duplicates`."""
-    candidates = [item for item in window if isinstance(item, UserCandidate)]
-    verdicts = iter(check_window(candidates, limits, pool))
+    """One checked window (a verdict per candidate), in order: (admitted samples, refusals);
+    a later copy of admitted bytes goes to `duplicates`."""
+    verdicts = iter(verdicts_in_order)
     kept: list[SourceImage] = []
     refused: list[Rejected] = []
     for item in window:
