@@ -103,7 +103,9 @@ class _WorkerPeak:
 
 
 def _gate(data: str, report: str, decode: str, queue) -> None:
-    from components.settings import load_settings
+    import os
+
+    from components.settings import Services, load_settings
     from components.validation.gate import validate_corpus
 
     threshold = 1 if decode == "ray" else None
@@ -112,7 +114,8 @@ def _gate(data: str, report: str, decode: str, queue) -> None:
     )
     started = time.perf_counter()
     with _WorkerPeak() as workers:
-        report_ = validate_corpus(Path(data), gate, Path(report))
+        s3 = Services.from_environment(os.environ).s3  # shards a card places on S3
+        report_ = validate_corpus(Path(data), gate, Path(report), s3=s3)
     seconds = time.perf_counter() - started
     assert report_.n_rejected == 0 and report_.n_decoded == report_.n_rows, report_.summary
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
