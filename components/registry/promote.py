@@ -1,14 +1,24 @@
 """Champion/challenger promotion: the alias moves only when the challenger is better.
 
-The decision and its reason are tagged on the challenger version; the alias moves last.
+When the gate metric is a mean of per-image hits (zero-shot top-k on the held-out style), both
+versions are scored again on the challenger's evaluation data, image by image, and the
+challenger must win a paired bootstrap: the lower end of the 95% interval of the difference
+above registry.min_improvement. Otherwise (another metric, or nothing to score them on) the
+gate values tagged at registration are compared, and the reason says why. The decision, its
+reason, both figures, the interval and both data versions are tagged on the challenger
+version; the alias moves last.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from components.errors import UserError
 from components.settings import RegistryInputs
+
+if TYPE_CHECKING:
+    from components.registry.paired_bootstrap import PairedDifference
 
 
 @dataclass(frozen=True)
@@ -19,6 +29,8 @@ class Decision:
     champion_version: str | None
     challenger_value: float
     champion_value: float | None
+    interval: tuple[float, float] | None = None  # of challenger - champion, paired, 95%
+    n_images: int | None = None  # the images both were scored on (paired only)
 
 
 def decide(
@@ -33,6 +45,22 @@ def decide(
     if challenger > champion + min_improvement:
         return True, f"better: {versus}"
     return False, f"not better by more than the margin: {versus}"
+
+
+def decide_paired(
+    paired: PairedDifference, min_improvement: float, checks_passed: bool = True
+) -> tuple[bool, str]:
+    """The paired rule: promote only when the interval's lower end clears the margin."""
+    if not checks_passed:
+        return False, "the challenger failed a check"
+    versus = (
+        f"challenger {paired.challenger:.4f} vs champion {paired.champion:.4f} on the same "
+        f"{paired.n_images} images, difference {paired.difference:+.4f}, 95% interval "
+        f"{paired.interval()}, margin {min_improvement}"
+    )
+    if paired.low > min_improvement:
+        return True, f"better beyond noise: {versus}"
+    return False, f"not better beyond noise and the margin: {versus}"
 
 
 class RegistryError(UserError, LookupError):
@@ -91,18 +119,73 @@ def _promote_locked(cfg: RegistryInputs, version: str) -> Decision:
         champion_version, champion_value = None, None
 
     failed = failed_checks(challenger.tags)
+    paired: PairedDifference | None = None
     if champion_version == str(version):
         ok, reason = False, "already the champion"
+    elif champion_version is not None and not failed:
+        paired, why_not = _paired(cfg, challenger, champion)
+        if paired is not None:
+            ok, reason = decide_paired(paired, cfg.registry.min_improvement)
+            challenger_value, champion_value = paired.challenger, paired.champion
+        else:
+            ok, reason = decide(challenger_value, champion_value, cfg.registry.min_improvement)
+            reason = f"{reason} (gate values as registered: {why_not})"
     else:
         ok, reason = decide(
             challenger_value, champion_value, cfg.registry.min_improvement, not failed
         )
         if failed:
             reason = f"{reason}: {', '.join(failed)}"
-    client.set_model_version_tag(
-        name, version, "promotion_decision", "promoted" if ok else "rejected"
-    )
-    client.set_model_version_tag(name, version, "promotion_reason", reason)
+    tags = {"promotion_decision": "promoted" if ok else "rejected", "promotion_reason": reason}
+    if paired is not None:
+        tags |= {
+            "promotion_interval": paired.interval(),
+            "promotion_difference": f"{paired.difference:+.6f}",
+            "promotion_n_images": str(paired.n_images),
+            "promotion_challenger_value": f"{paired.challenger:.6f}",
+            "promotion_champion_value": f"{paired.champion:.6f}",  # on the challenger's data
+            "promotion_champion_version": str(champion_version),
+            "promotion_challenger_data": challenger.tags.get("data_dvc_md5", "unknown"),
+            "promotion_champion_data": champion.tags.get("data_dvc_md5", "unknown"),
+        }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
     if ok:
         client.set_registered_model_alias(name, alias, version)  # last: the alias moves only now
-    return Decision(ok, reason, str(version), champion_version, challenger_value, champion_value)
+    interval = (paired.low, paired.high) if paired is not None else None
+    return Decision(
+        ok, reason, str(version), champion_version, challenger_value, champion_value, interval,
+        paired.n_images if paired is not None else None,
+    )  # fmt: skip
+
+
+def _paired(cfg: RegistryInputs, challenger: Any, champion: Any) -> tuple[Any, str]:
+    """(the paired difference on the challenger's evaluation data, '') or (None, why not)."""
+    from mlflow.exceptions import MlflowException
+
+    from components.artifacts import VALIDATION
+    from components.data.errors import DataSourceError
+    from components.registry.paired_bootstrap import paired_difference
+    from components.registry.rescore import evaluation_images, top_k, version_hits
+    from components.tracking.lineage import manifest_sha256
+
+    k = top_k(cfg.gate_metric)
+    if k is None:
+        return None, f"{cfg.gate_metric} is not a mean of per-image hits"
+    data_dir = cfg.paths.data
+    if challenger.tags.get("data_manifest_sha256") != manifest_sha256(data_dir):
+        return None, f"the corpus in {data_dir} is not the one the challenger was evaluated on"
+    name = cfg.registry.model_name
+    try:
+        data = evaluation_images(
+            data_dir, cfg.tracking.services.s3, VALIDATION.path(cfg.paths.workdir)
+        )
+        if not data.images:
+            return None, "the corpus has no held-out images"
+        hits = [
+            version_hits(f"models:/{name}/{v.version}", data, k) for v in (challenger, champion)
+        ]
+    except (MlflowException, DataSourceError, OSError, KeyError, ValueError) as err:
+        detail = " ".join(str(err).split())[:300]
+        return None, f"the versions could not be scored again ({type(err).__name__}: {detail})"
+    return paired_difference(hits[0], hits[1]), ""

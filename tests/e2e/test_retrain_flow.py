@@ -378,3 +378,92 @@ def test_a_rerun_on_the_same_data_code_and_params_registers_nothing(retrained):
     assert unchanged_champion(inputs, "0" * 32 + ".dir") is None  # new data
     other = load_settings("tiny", workdir=workdir, overrides={"train": {"lr": 0.5}})
     assert unchanged_champion(registry_inputs(other), data_version) is None  # new params
+
+
+def test_a_challenger_that_differs_only_by_its_seed_is_not_promoted(retrained):
+    """The same data, code and recipe with train.seed 1: both versions are scored again on the
+    same held-out images and compared pair by pair; the difference's 95% interval holds the
+    margin (0), so the alias stays, and the decision carries both figures, the interval and
+    both data versions."""
+    import mlflow
+
+    from components.registry.rescore import evaluation_images
+    from components.settings import load_settings
+    from flows.retrain import retrain
+
+    workdir, first = retrained
+    champion = first.result()["registration"]["version"]
+    state = retrain(
+        profile="tiny", workdir=str(workdir), overrides={"train": {"seed": 1}}, return_state=True
+    )
+    assert state.is_completed(), state.message
+    promotion = state.result()["promotion"]
+    challenger = promotion["challenger_version"]
+    assert challenger != champion and not promotion["promote"]
+
+    settings = load_settings("tiny", workdir=workdir)
+    client = mlflow.MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
+    name = settings.registry.model_name
+    assert str(client.get_model_version_by_alias(name, "champion").version) == champion
+    tags = client.get_model_version(name, challenger).tags
+    low, high = (float(x) for x in tags["promotion_interval"].strip("[]").split(","))
+    assert low <= 0.0 <= high
+    assert np.allclose((low, high), promotion["interval"], atol=1e-4)  # tagged to 4 places
+    images = evaluation_images(settings.paths.data, settings.services.s3,
+                               workdir / "artifacts" / "validation")  # fmt: skip
+    assert int(tags["promotion_n_images"]) == len(images.images) > 0
+    assert tags["promotion_champion_version"] == champion
+    data_version = first.result()["data_version"]
+    assert tags["promotion_challenger_data"] == tags["promotion_champion_data"] == data_version
+    # rescored by the registered artifacts, the challenger's figure is its evaluated one
+    evaluated = float(client.get_model_version(name, challenger).tags["gate_value"])
+    assert abs(float(tags["promotion_challenger_value"]) - evaluated) <= 2 / len(images.images)
+    assert "not better beyond noise" in tags["promotion_reason"]
+
+
+def test_the_champion_is_scored_again_on_a_challenger_s_other_evaluation_data(retrained):
+    """A challenger evaluated on another corpus version (data.seed 1: other concepts, so other
+    held-out images): the champion is scored on the challenger's images, not compared by the
+    number it got on its own. The challenger here is the champion's own artifacts registered
+    against the new corpus, so both score the same on it, and nothing is promoted."""
+    import mlflow
+
+    from components.data.build import build_corpus
+    from components.data.corpus.manifest import read_manifest
+    from components.data.corpus.versioning import dvc_add_data
+    from components.registry.promote import promote
+    from components.settings import load_settings
+    from components.stages import registry_inputs
+    from components.tracking.lineage import manifest_sha256
+
+    workdir, first = retrained
+    champion = first.result()["registration"]["version"]
+    heldout = {
+        row["id"] for row in read_manifest(workdir / "data").to_pylist()
+        if row["split"] == "heldout_style"
+    }  # fmt: skip
+    settings = load_settings("tiny", workdir=workdir, overrides={"data": {"seed": 1}})
+    build_corpus(settings.data, settings.paths.sources, settings.paths.data)
+    new_data = dvc_add_data(settings)
+    rows = read_manifest(workdir / "data").to_pylist()
+    assert {r["id"] for r in rows if r["split"] == "heldout_style"} != heldout
+
+    client = mlflow.MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
+    name = settings.registry.model_name
+    registered = client.get_model_version(name, champion)
+    tags = dict(registered.tags) | {
+        "data_manifest_sha256": manifest_sha256(settings.paths.data),
+        "data_dvc_md5": new_data,
+    }
+    tags = {k: v for k, v in tags.items() if not k.startswith("promotion_")}
+    challenger = str(client.create_model_version(name, registered.source, tags=tags).version)
+
+    decision = promote(registry_inputs(settings), challenger)
+    assert not decision.promote and decision.interval == (0.0, 0.0)
+    assert decision.champion_version == champion
+    tagged = client.get_model_version(name, challenger).tags
+    assert tagged["promotion_challenger_data"] == new_data
+    assert tagged["promotion_champion_data"] == first.result()["data_version"] != new_data
+    assert tagged["promotion_champion_value"] == tagged["promotion_challenger_value"]
+    assert int(tagged["promotion_n_images"]) == sum(r["split"] == "heldout_style" for r in rows)
+    assert str(client.get_model_version_by_alias(name, "champion").version) == champion
