@@ -58,3 +58,18 @@ def model_card(workdir: Path, params: dict[str, Any], tags: dict[str, str], gate
             *(f"- {limit}" for limit in limits),
         ]
     )
+
+
+PROMOTION = "\n\n**Promotion**"  # the section a paired decision adds to the card
+
+
+def with_promotion(description: str, decision: str, paired: Any, champion_version: str) -> str:
+    """The card with its promotion section (replacing any earlier one): the challenger against
+    the champion on the same images, the difference and its 95% interval."""
+    card = (description or "").split(PROMOTION)[0]
+    return (
+        f"{card}{PROMOTION} {decision} against champion v{champion_version} on the same "
+        f"{paired.n_images:,} held-out images: {paired.challenger:.4f} vs {paired.champion:.4f}, "
+        f"difference {paired.difference:+.4f}, 95% interval {paired.interval()} "
+        "(paired bootstrap)."
+    )

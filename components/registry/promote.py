@@ -150,6 +150,12 @@ def _promote_locked(cfg: RegistryInputs, version: str) -> Decision:
         }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
+    if paired is not None:  # the card says it too, where the registry's page shows it
+        from components.registry.model_card import with_promotion
+
+        card = client.get_model_version(name, version).description
+        text = with_promotion(card, tags["promotion_decision"], paired, str(champion_version))
+        client.update_model_version(name, version, description=text)
     if ok:
         client.set_registered_model_alias(name, alias, version)  # last: the alias moves only now
     interval = (paired.low, paired.high) if paired is not None else None

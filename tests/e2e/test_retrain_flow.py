@@ -419,6 +419,10 @@ def test_a_challenger_that_differs_only_by_its_seed_is_not_promoted(retrained):
     evaluated = float(client.get_model_version(name, challenger).tags["gate_value"])
     assert abs(float(tags["promotion_challenger_value"]) - evaluated) <= 2 / len(images.images)
     assert "not better beyond noise" in tags["promotion_reason"]
+    card = client.get_model_version(name, challenger).description
+    assert card.startswith("**Gate metric**")  # the registration's card, kept
+    assert f"**Promotion** rejected against champion v{champion}" in card
+    assert tags["promotion_interval"] in card
 
 
 def test_the_champion_is_scored_again_on_a_challenger_s_other_evaluation_data(retrained):
