@@ -175,6 +175,17 @@ class S3Store:
         with ThreadPoolExecutor(max_workers=min(HEAD_THREADS, len(keys))) as pool:
             return {url: etag for url, etag in pool.map(head, keys) if etag is not None}
 
+    def reachable(self, prefix_url: str) -> None:
+        """Raise the one-sentence DataSourceError when `prefix_url` cannot be listed (no such
+        bucket, wrong keys, the endpoint down): one request for a key or none."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, prefix = split_url(prefix_url)
+        try:
+            self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        except (BotoCoreError, ClientError) as err:
+            raise explain_s3_error(err, prefix_url, "list", self.access.endpoint) from err
+
     def listing(self, prefix_url: str) -> list[tuple[str, int, str]]:
         """(URL, size, ETag) of every object under `prefix_url`, in key order."""
         from botocore.exceptions import BotoCoreError, ClientError

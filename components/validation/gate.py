@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pyarrow import ArrowException
 
 from components.artifacts import MANIFEST_FILE
-from components.data.corpus.location import CorpusLocation
+from components.data.corpus.location import SHARDS, CorpusLocation
 from components.data.errors import DataSourceError
 from components.data.ray_session import ray_session
+from components.data.s3 import S3Store
 from components.validation.atomic import (
     atomic_write_text,
     remove_dir,
@@ -170,6 +171,8 @@ def _shards_elsewhere(data_dir: Path, s3: S3Access | None) -> CorpusLocation | N
     """The corpus, when its card says its shards are at an s3:// prefix (data.output)."""
     try:
         location = CorpusLocation.of(data_dir, s3)
+        if location.shards_uri:  # one store for every shard: unreachable is not N bad rows
+            S3Store(location.s3).reachable(f"{location.shards_uri}/{SHARDS}/")
     except DataSourceError as err:
         raise _Unreadable(f"The corpus in {data_dir} cannot be validated: {err}.") from None
     return location if location.shards_uri else None

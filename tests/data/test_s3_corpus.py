@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pydantic import SecretStr
 from userdata import img2dataset_sample, shard_bytes, user_cfg
 
 from components.checks.reasons import Reason
@@ -25,6 +26,7 @@ from components.data.corpus.versioning import configure_s3_remote, dvc_add_data,
 from components.data.corpus.webdataset import iter_shard
 from components.settings import DataConfig, Services, load_settings
 from components.tracking.lineage import dvc_data_hash
+from components.validation.errors import GateFailed
 from components.validation.gate import validate_corpus
 from components.validation.quarantine import load_quarantined_ids
 
@@ -125,6 +127,12 @@ def test_the_gate_reads_the_shards_on_s3_and_confines_their_names(
     assert report.reasons[Reason.PATH_ESCAPE] >= 1
     quarantined = load_quarantined_ids(tmp_path / "report2")
     assert {ids[first], ids[second]} <= quarantined
+
+    # the shards' store refusing the keys: one sentence about the store, not a row per shard
+    wrong = services.s3.model_copy(update={"secret_access_key": SecretStr("not-the-secret")})
+    with pytest.raises(GateFailed, match="cannot list s3://.*access denied") as failed:
+        validate_corpus(data, relaxed, tmp_path / "report3", s3=wrong)
+    assert failed.value.report.n_rejected == 0 and "\n" not in str(failed.value)
 
 
 def test_versioning_an_s3_corpus_caches_only_the_index_and_a_clone_reads_it(
