@@ -26,3 +26,29 @@ def test_read_split_excludes_ids_and_checks_names(corpus) -> None:
     assert [s.id for s in kept] == [s.id for s in heldout[1:]]
     with pytest.raises(ValueError, match="unknown split"):
         read_split(data_dir, "test")
+
+
+def test_a_manifest_naming_a_shard_outside_the_corpus_is_refused_unread(corpus, tmp_path) -> None:
+    """The manifest is untrusted: a shard name that climbs out is refused before it is opened,
+    even where a file of that name exists outside."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from components.data.errors import DataSourceError
+
+    data_dir, _ = corpus
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir, copy)
+    table = pq.read_table(copy / "manifest.parquet")
+    shards = table.column("shard").to_pylist()
+    first_val = table.column("split").to_pylist().index("val")
+    outside = copy.parent / "outside.tar"
+    shutil.copy(copy / shards[first_val], outside)  # a real shard, but not the corpus's
+    shards[first_val] = "shards/../../outside.tar"
+    column = table.schema.get_field_index("shard")
+    pq.write_table(table.set_column(column, "shard", pa.array(shards)), copy / "manifest.parquet")
+    with pytest.raises(DataSourceError, match="not a name inside the corpus"):
+        read_split(copy, "val")
+    assert read_split(copy, "train")  # the other splits' shards still read

@@ -28,12 +28,11 @@ class Sample:
     image_png: bytes
 
 
-def shard_samples(corpus: Corpus, shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, members) of one shard of the corpus, wherever the shard is kept."""
-    if not isinstance(corpus, CorpusLocation):
-        yield from iter_shard(Path(corpus) / shard)
-    elif not is_s3(corpus.url(shard)):
-        yield from iter_shard(Path(corpus.path(shard)))  # refused first if it leaves the corpus
+def shard_samples(corpus: CorpusLocation, shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, members) of one shard of the corpus, wherever the shard is kept; a name from the
+    manifest that would leave the corpus is refused before anything is opened."""
+    if not is_s3(corpus.url(shard)):
+        yield from iter_shard(Path(corpus.path(shard)))
     else:
         with corpus.open_stream(shard) as stream:  # a shard on S3 streams, never seeks
             yield from iter_shard(stream, sequential=True)
@@ -52,6 +51,8 @@ def read_split(
     exclude_ids = frozenset(exclude_ids)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
+    if not isinstance(corpus, CorpusLocation):
+        corpus = CorpusLocation.of(corpus)
     shards = sorted(shard_counts(corpus, split))
     samples: list[Sample] = []
     for shard in shards:
