@@ -36,7 +36,6 @@ from components.data.corpus.render import render_all
 from components.data.corpus.rolling_shards import RollingShards
 from components.data.corpus.shard_store import S3Shards, ShardStore, shard_store
 from components.data.corpus.stored_sample import manifest_row, sample_files
-from components.data.corpus.webdataset import write_shard
 from components.data.errors import DataSourceError
 from components.data.fetch.fetch_log import FETCHED
 from components.data.sources.debian_sources import load_debian_sources
@@ -129,7 +128,6 @@ def _write_shards(
         for split, group in itertools.groupby(planned, key=lambda p: p.split):
             items = list(group)
             for index in range(0, len(items), cfg.samples_per_shard):
-                number = index // cfg.samples_per_shard
                 members: dict[str, dict[str, bytes]] = {}
                 shard_rows = []
                 for item in items[index : index + cfg.samples_per_shard]:
@@ -137,9 +135,7 @@ def _write_shards(
                     members[item.id] = sample_files(item, image)
                     shard_rows.append(manifest_row(item, image, ""))  # named once stored
                     progress.advance(task)
-                written = store.staging(split, number)
-                write_shard(written, members)
-                shard = store.store(split, number, written)
+                shard = store.put(split, index // cfg.samples_per_shard, members)
                 rows += [{**row, "shard": shard} for row in shard_rows]
     return rows
 
@@ -268,8 +264,8 @@ def build_corpus(
             card = tally.card(_card_params(cfg, limits), {k: v for k, v in sources.items() if v})
             tally.close()
         if isinstance(store, S3Shards):
-            print(f"[data] shards at {cfg.output}: {store.uploaded[0]} uploaded "
-                  f"({store.uploaded[1] / 1e6:.1f} MB), {store.kept[0]} already there",
+            print(f"[data] shards at {cfg.output}: {store.uploaded} uploaded "
+                  f"({store.uploaded_bytes / 1e6:.1f} MB), {store.kept} already there",
                   flush=True)  # fmt: skip
         if user is not None:  # what the source checks refused: references, never bytes
             card["rejected"] = {

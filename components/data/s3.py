@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from components.data.errors import DataSourceError, one_line
@@ -174,6 +175,30 @@ class S3Store:
         self.client  # noqa: B018  (made once, before the threads share it)
         with ThreadPoolExecutor(max_workers=min(HEAD_THREADS, len(keys))) as pool:
             return {url: etag for url, etag in pool.map(head, keys) if etag is not None}
+
+    def size_of(self, url: str) -> int | None:
+        """The object's size (a HEAD), None when there is no such key."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = split_url(url)
+        try:
+            return int(self.client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        except ClientError as err:
+            if str(err.response.get("Error", {}).get("Code")) in _MISSING:
+                return None
+            raise explain_s3_error(err, url, "read", self.access.endpoint) from err
+        except BotoCoreError as err:
+            raise explain_s3_error(err, url, "read", self.access.endpoint) from err
+
+    def upload(self, path: Path, url: str) -> None:
+        """The file at `path` as the object at `url` (multipart when large)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = split_url(url)
+        try:
+            self.client.upload_file(str(path), bucket, key)
+        except (BotoCoreError, ClientError) as err:
+            raise explain_s3_error(err, url, "write", self.access.endpoint) from err
 
     def reachable(self, prefix_url: str) -> None:
         """Raise the one-sentence DataSourceError when `prefix_url` cannot be listed (no such

@@ -43,6 +43,7 @@ MAX_CONFUSION_CLASSES = 60  # beyond that a confusion matrix is unreadable
 
 class _Evaluator:
     def __init__(self, cfg: EvaluateInputs, model_dir: Path | None) -> None:
+        from components.data.corpus.location import CorpusLocation
         from components.model.bundle import load_bundle
         from components.validation.quarantine import load_quarantined_ids
 
@@ -51,16 +52,13 @@ class _Evaluator:
         self.batch = cfg.evaluate.batch_size
         self.exclude = load_quarantined_ids(VALIDATION.path(workdir))
         self.plots = EVALUATION_PLOTS.path(workdir)
+        # the corpus, its card read once: its shards may be at its data.output prefix
+        self.corpus = CorpusLocation.of(cfg.paths.data, cfg.tracking.services.s3)
 
     def split(self, name: str):
-        from components.data.corpus.location import CorpusLocation
         from components.data.corpus.reader import read_split
 
-        return read_split(
-            CorpusLocation.of(self.cfg.paths.data, self.cfg.tracking.services.s3),
-            name,
-            exclude_ids=self.exclude,
-        )
+        return read_split(self.corpus, name, exclude_ids=self.exclude)
 
     def image_features(self, samples) -> torch.Tensor:  # [N, E]
         from components.evaluation.zeroshot import encode_images

@@ -20,10 +20,9 @@ class PairedDifference:
     challenger: float  # mean score over the images
     champion: float
     difference: float  # challenger - champion
-    low: float  # the interval of the difference, at `level`
+    low: float  # the interval of the difference, at LEVEL
     high: float
     n_images: int
-    level: float = LEVEL
 
     def interval(self) -> str:
         return f"[{self.low:+.4f}, {self.high:+.4f}]"

@@ -26,17 +26,16 @@ SHARDS = "shards"  # the folder of a corpus's names that may live at its card's 
 
 def _shards_at(card: bytes | None) -> str | None:
     """The card's `build.output`: the s3:// prefix its shards were written to, or None."""
-    if card is None:
-        return None
     try:
-        output = json.loads(card.decode("utf-8")).get("build", {}).get("output")
+        output = json.loads(card.decode("utf-8")).get("build", {}).get("output") if card else None
     except (ValueError, AttributeError) as err:
         raise DataSourceError(f"the corpus's card.json is not a JSON card: {err}") from err
-    if output is not None and (not isinstance(output, str) or not is_s3(output)):
+    if output is None:
+        return None
+    if not isinstance(output, str) or not is_s3(output):
         raise DataSourceError(f"the corpus's card.json names its shards at {output!r}, not s3://")
-    if output is not None:
-        split_url(output)
-    return output.rstrip("/") if output else None
+    split_url(output)  # a clear error for s3:// without a bucket
+    return output.rstrip("/")
 
 
 @dataclass(frozen=True)

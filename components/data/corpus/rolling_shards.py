@@ -21,7 +21,6 @@ from components.data.corpus.parquet_batches import GroupedWriter
 from components.data.corpus.plan import PlannedSample
 from components.data.corpus.shard_store import ShardStore
 from components.data.corpus.stored_sample import manifest_row, sample_files
-from components.data.corpus.webdataset import write_shard
 
 RowsSink = Callable[[list[dict[str, Any]]], None]
 
@@ -41,9 +40,7 @@ class _SplitShards:
     def close_shard(self, on_rows: RowsSink) -> None:
         if not self.members:
             return
-        written = self.store.staging(self.split, self.index)
-        write_shard(written, self.members)
-        shard = self.store.store(self.split, self.index, written)
+        shard = self.store.put(self.split, self.index, self.members)
         rows = sorted(self.rows, key=lambda row: row["id"])  # the archive's order
         for row in rows:
             row["shard"] = shard

@@ -11,13 +11,17 @@ one at a time, so the build machine never holds the corpus.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-from components.data.s3 import S3Store, explain_s3_error, split_url
+from components.data.corpus.webdataset import write_shard
+from components.data.s3 import S3Store
 from components.settings import S3Access
 
 HASH_CHARS = 32  # 128 bits of the sha256: the name, and the check that a key is this shard
+
+Members = Mapping[str, Mapping[str, bytes]]  # {sample key: {extension: bytes}}
 
 
 def _digest(path: Path) -> str:
@@ -29,69 +33,43 @@ def _digest(path: Path) -> str:
 
 
 class ShardStore(Protocol):
-    def staging(self, split: str, index: int) -> Path:
-        """Where the shard is written before it is stored."""
-        ...
-
-    def store(self, split: str, index: int, written: Path) -> str:
-        """Store the written shard; return its name in the manifest (relative to the corpus)."""
+    def put(self, split: str, index: int, members: Members) -> str:
+        """Write and store shard `index` of `split`; return its name in the manifest."""
         ...
 
 
 class FolderShards:
-    """`shards/{split}-{index:05d}.tar` in the corpus folder: written in place."""
+    """`shards/{split}-{index:05d}.tar` in the corpus folder."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         (root / "shards").mkdir(exist_ok=True)
 
-    def staging(self, split: str, index: int) -> Path:
-        return self.root / f"shards/{split}-{index:05d}.tar"
-
-    def store(self, split: str, index: int, written: Path) -> str:
-        return written.relative_to(self.root).as_posix()
+    def put(self, split: str, index: int, members: Members) -> str:
+        name = f"shards/{split}-{index:05d}.tar"
+        write_shard(self.root / name, members)
+        return name
 
 
 class S3Shards:
-    """Shards under `{uri}/shards/`, each under a key named by its content; the key is only
-    written when it is absent. `uploaded` and `kept` count shards (and bytes) sent and found."""
+    """Shards under `{uri}/shards/`, each under a key named by its content, written only when
+    absent. `uploaded` and `kept`: shards sent and found already there; `uploaded_bytes`."""
 
     def __init__(self, uri: str, access: S3Access, scratch: Path) -> None:
-        self.uri, self.store_ = uri.rstrip("/"), S3Store(access)
-        self.bucket, prefix = split_url(self.uri)
-        self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
-        self.scratch = scratch
-        self.uploaded = [0, 0]  # shards, bytes
-        self.kept = [0, 0]
+        self.uri, self.s3, self.scratch = uri.rstrip("/"), S3Store(access), scratch
+        self.uploaded = self.uploaded_bytes = self.kept = 0
 
-    def staging(self, split: str, index: int) -> Path:
-        return self.scratch / f"shard-{split}-{index:05d}.tar"
-
-    def store(self, split: str, index: int, written: Path) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        name = f"shards/{split}-{index:05d}-{_digest(written)[:HASH_CHARS]}.tar"
-        key, size = self.prefix + name, written.stat().st_size
-        client = self.store_.client
+    def put(self, split: str, index: int, members: Members) -> str:
+        written = self.scratch / f"shard-{split}-{index:05d}.tar"
         try:
-            try:
-                held = client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
-            except ClientError as err:
-                if str(err.response.get("Error", {}).get("Code")) not in {
-                    "404",
-                    "NoSuchKey",
-                    "NotFound",
-                }:
-                    raise
-                held = None
-            if held == size:
-                self.kept[0], self.kept[1] = self.kept[0] + 1, self.kept[1] + size
+            write_shard(written, members)
+            name = f"shards/{split}-{index:05d}-{_digest(written)[:HASH_CHARS]}.tar"
+            url, size = f"{self.uri}/{name}", written.stat().st_size
+            if self.s3.size_of(url) == size:
+                self.kept += 1
             else:  # absent, or a broken upload of other bytes: (re)write it
-                client.upload_file(str(written), self.bucket, key)
-                self.uploaded[0], self.uploaded[1] = self.uploaded[0] + 1, self.uploaded[1] + size
-        except (ClientError, BotoCoreError) as err:
-            url = f"s3://{self.bucket}/{key}"
-            raise explain_s3_error(err, url, "write", self.store_.access.endpoint) from err
+                self.s3.upload(written, url)
+                self.uploaded, self.uploaded_bytes = self.uploaded + 1, self.uploaded_bytes + size
         finally:
             written.unlink(missing_ok=True)
         return name
