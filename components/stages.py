@@ -130,13 +130,20 @@ VALIDATE = Stage(
 TRAIN = Stage(
     "train",
     "clip-pipeline train",
-    ("model", "train", "registry.experiment"),
+    # the registry names what model.init_from: champion resolves to
+    ("model", "train", "registry.experiment", "registry.model_name", "registry.champion_alias"),
     (CORPUS, VALIDATION),
     (MODEL, TRAINING_RUN, TRAINING_HISTORY),
     ("data", "model", "training"),  # data: the shard reader the workers stream through
     "components.training.stage:train",
     lambda s: TrainInputs(
-        model=s.model, train=s.train, paths=s.paths, services=s.services, tracking=s.tracking
+        model=s.model,
+        train=s.train,
+        paths=s.paths,
+        services=s.services,
+        tracking=s.tracking,
+        registered_model=s.registry.model_name,
+        champion_alias=s.registry.champion_alias,
     ),
 )
 EVALUATE = Stage(

@@ -52,7 +52,8 @@ def model_card(workdir: Path, params: dict[str, Any], tags: dict[str, str], gate
             f"{train.get('epochs', '?')} epochs, global batch "
             f"{train.get('global_batch_size', '?')}, learning rate {train.get('lr', '?')}, "
             f"seed {train.get('seed', '?')}; "
-            f"code `{tags.get('git_commit', 'unknown')[:12]}`.",
+            + (f"continued from `{tags['init_from']}`; " if tags.get("init_from") else "")
+            + f"code `{tags.get('git_commit', 'unknown')[:12]}`.",
             "",
             "**Known limits**",
             *(f"- {limit}" for limit in limits),

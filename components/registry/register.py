@@ -146,6 +146,9 @@ def register(cfg: RegistryInputs) -> Registration:
         "gate_value": str(metrics[gate]),
     }
     tags |= {f"metric.{k}": f"{v:.6f}" for k, v in metrics.items()}
+    started_from = json.loads(TRAINING_RUN.path(workdir).read_text()).get("init_from")
+    if started_from:  # a warm start: the version it continued
+        tags["init_from"] = started_from
     tags |= checks_tags(release_checks(workdir, metrics, gate))
     card = model_card(workdir, cfg.tracking.params, tags, gate)
     with reaching_mlflow(cfg.tracking, "registering the model version"):

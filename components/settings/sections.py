@@ -124,8 +124,10 @@ class ModelConfig(_Frozen):
     # "word" or "bpe": learned from the training captions, vocab_size of the model config (fast
     # on small data); "clip-bpe": CLIP's 49,408-token BPE (a config with vocab_size 49408)
     tokenizer: Literal["word", "bpe", "clip-bpe", "wordpiece"] = "word"
-    # start from trained weights: a model.safetensors or an OpenAI-style state dict (.pt)
-    init_from: Path | None = None
+    # start from trained weights: a model.safetensors or an OpenAI-style state dict (.pt), or
+    # warm start from a registered version: champion (the registry's champion alias),
+    # models:/<name>@<alias> or models:/<name>/<version>; same architecture and tokenizer
+    init_from: str | None = None
 
 
 class TrainConfig(_Frozen):

@@ -57,6 +57,9 @@ class TrainInputs(_Frozen):
     paths: Paths
     services: Services
     tracking: Tracking
+    # the registered model and alias `model.init_from: champion` starts from
+    registered_model: str
+    champion_alias: str
 
     @property
     def checkpoint_storage(self) -> str | None:

