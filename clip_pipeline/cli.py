@@ -339,10 +339,14 @@ def serve_model(
 @friendly
 def serve(
     cron: str = typer.Option(None, help="another cron schedule than prefect.yaml's"),
+    watch_every: float = typer.Option(
+        None, min=1, help="seconds between watch-data's looks (default: prefect.yaml's)"
+    ),
 ) -> None:
-    """Serve the `weekly` retraining deployment of prefect.yaml (its cron, parameters and limit)
-    from this process: scheduled and triggered runs execute here until Ctrl-C. The global
-    --profile/--workdir/--set become the runs' parameters."""
+    """Serve prefect.yaml's two deployments from this process: `weekly` retraining (its cron,
+    its trigger on clip.data.changed, parameters and limit) and `watch-data` (its interval),
+    which emits that event when a source changed. Scheduled and triggered runs execute here
+    until Ctrl-C. The global --profile/--workdir/--set become the runs' parameters."""
     settings = _settings()
     from flows.schedule import serve as serve_schedule
 
@@ -351,7 +355,7 @@ def serve(
         parameters["workdir"] = str(settings.paths.workdir)
     if _state["parsed_overrides"]:
         parameters["overrides"] = _state["parsed_overrides"]
-    serve_schedule(settings, parameters, cron=cron)
+    serve_schedule(settings, parameters, cron=cron, watch_every_s=watch_every)
 
 
 def main() -> None:

@@ -78,6 +78,20 @@ ONNX = Artifact(
 REGISTRATION = Artifact(
     "registration", "artifacts/registration.json", "clip-pipeline register", dvc="uncached"
 )
+# what the sources held (their fingerprint) when the corpus was built, and when the watch-data
+# flow last announced a change: the watch compares the sources with the later of the two
+SOURCES_BUILT_FROM = Artifact(
+    "record of the sources the corpus was built from",
+    "artifacts/data/sources.json",
+    "clip-pipeline data build",
+    dvc="uncached",
+)
+SOURCES_ANNOUNCED = Artifact(
+    "record of the last announced data change",
+    "artifacts/data/announced.json",
+    "the watch-data flow",
+    dvc="uncached",
+)
 
 
 def require(workdir: Path, *artifacts: Artifact) -> None:

@@ -1,9 +1,11 @@
-"""Scheduled retraining. prefect.yaml holds the deployment (cron, parameters, pool) for
-`prefect deploy` and a worker; `serve()` serves that same deployment from this process
-(`clip-pipeline serve`): one schedule, two ways to run it."""
+"""Scheduled and event-triggered retraining. prefect.yaml holds the deployments (the retrain's
+cron and trigger, watch-data's interval, parameters, pool) for `prefect deploy` and a worker;
+`serve()` serves those same two deployments from this process (`clip-pipeline serve`): one
+definition, two ways to run it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,8 @@ from components.errors import UserError
 from components.settings import PROJECT_ROOT, Settings
 
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
-DEPLOYMENT = "weekly"
+DEPLOYMENT = "weekly"  # the retrain flow's
+WATCH = "watch-data"
 
 
 def deployment_spec(name: str = DEPLOYMENT, path: Path = PREFECT_YAML) -> dict[str, Any]:
@@ -25,32 +28,66 @@ def deployment_spec(name: str = DEPLOYMENT, path: Path = PREFECT_YAML) -> dict[s
     raise UserError(f"{path} has no deployment named {name!r}")
 
 
+def _schedules(spec: dict[str, Any], cron: str | None = None) -> list:
+    """A deployment's cron and interval schedules; `cron` instead of its crons."""
+    from prefect.schedules import Cron, Interval
+
+    listed = spec.get("schedules") or []
+    crons = [item for item in listed if item.get("cron")]
+    if cron:  # instead of prefect.yaml's, in its time zone
+        zone = crons[0].get("timezone", "UTC") if crons else "UTC"
+        crons = [{"cron": cron, "timezone": zone}]
+    return [Cron(item["cron"], timezone=item.get("timezone", "UTC")) for item in crons] + [
+        Interval(timedelta(seconds=item["interval"])) for item in listed if item.get("interval")
+    ]
+
+
+def _triggers(spec: dict[str, Any]) -> list:
+    from prefect.events import DeploymentEventTrigger
+
+    return [
+        DeploymentEventTrigger(**{k: v for k, v in item.items() if k != "type"})
+        for item in spec.get("triggers") or []
+        if item.get("type") == "event"
+    ]
+
+
 def serve(
-    settings: Settings, parameters: dict[str, Any], name: str = DEPLOYMENT, cron: str | None = None
+    settings: Settings,
+    parameters: dict[str, Any],
+    cron: str | None = None,
+    watch_every_s: float | None = None,
 ) -> None:
-    """Register the deployment (its cron schedule, its concurrency limit) on the Prefect server
-    and run its flow runs here until interrupted. `parameters` go over prefect.yaml's."""
-    from prefect.schedules import Cron
+    """Register the retrain deployment (its cron, its trigger on clip.data.changed, its
+    concurrency limit) and the watch-data deployment (its interval, or `watch_every_s`) on the
+    Prefect server, and run their flow runs here until interrupted. `parameters` go over
+    prefect.yaml's, for both."""
+    from prefect import serve as serve_all
+    from prefect.schedules import Interval
 
     from flows.retrain import retrain
+    from flows.watch import watch_data
 
     if not settings.services.prefect_api_url:
         raise UserError(
             "serving a schedule needs a lasting Prefect server: `clip-pipeline stack up` (the "
             "pipeline then finds it), or set PREFECT_API_URL"
         )
-    spec = deployment_spec(name)
-    listed = [item for item in spec.get("schedules") or [] if item.get("cron")]
-    if cron:  # instead of prefect.yaml's, in its time zone
-        zone = listed[0].get("timezone", "UTC") if listed else "UTC"
-        schedules = [Cron(cron, timezone=zone)]
-    else:
-        schedules = [Cron(item["cron"], timezone=item.get("timezone", "UTC")) for item in listed]
-    retrain.serve(
-        name=name,
-        schedules=schedules,
-        parameters={**(spec.get("parameters") or {}), **parameters},
-        description=spec.get("description"),
-        tags=spec.get("tags"),
-        global_limit=spec.get("concurrency_limit"),
-    )
+    deployments = []
+    for flow, name in ((retrain, DEPLOYMENT), (watch_data, WATCH)):
+        spec = deployment_spec(name)
+        schedules = _schedules(spec, cron if flow is retrain else None)
+        if flow is watch_data and watch_every_s:
+            schedules = [Interval(timedelta(seconds=watch_every_s))]
+        deployments.append(
+            flow.to_deployment(
+                name=name,
+                schedules=schedules,
+                triggers=_triggers(spec),
+                parameters={**(spec.get("parameters") or {}), **parameters},
+                description=spec.get("description"),
+                tags=spec.get("tags"),
+                concurrency_limit=spec.get("concurrency_limit"),
+            )
+        )
+    serve_all(*deployments)

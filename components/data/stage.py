@@ -10,13 +10,24 @@ from components.settings import BuildInputs
 def build(cfg: BuildInputs) -> dict[str, Any]:
     """Build shards + manifest + card from the installed sources; returns the card."""
     from components.data.build import build_corpus
+    from components.data.errors import DataSourceError
     from components.data.sources.user_sources import FetchContext
+    from components.data.watch import record_built_from
 
     fetching = FetchContext(cfg.ray_address, cfg.ray_temp_dir)
-    return build_corpus(
+    # seen before reading: a source that changes during the build is a change afterwards;
+    # one that cannot be seen now is the build's to report (its own words), unrecorded
+    try:
+        seen = source_fingerprint(cfg)
+    except DataSourceError:
+        seen = None
+    card = build_corpus(
         cfg.data, cfg.paths.sources, cfg.paths.data, limits=cfg.limits, s3=cfg.s3,
         fetching=fetching,
     )  # fmt: skip
+    if seen is not None:
+        record_built_from(cfg.paths.workdir, seen)
+    return card
 
 
 def source_fingerprint(cfg: BuildInputs) -> dict[str, str]:

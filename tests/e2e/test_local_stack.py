@@ -3,8 +3,9 @@ the Prefect server and a Ray head, started by `infra/local` on 127.0.0.1 in a te
 
 - the retrain flow on `tiny` keeps its MLflow artifacts, the DVC remote and the Ray checkpoints
   in S3, and its run is COMPLETED in the Prefect API;
-- prefect.yaml's weekly deployment registers with its cron, and a triggered run completes on a
-  process worker;
+- prefect.yaml's deployments register (the weekly cron, watch-data's interval, the trigger on
+  clip.data.changed); new shards under a user source's S3 prefix are seen by watch-data, whose
+  event starts a retrain on a process worker;
 - S3 stopped mid-pipeline: the S3 step retries, the flow fails naming S3 and the stage, nothing
   is registered; with S3 back, a rerun completes.
 
@@ -196,9 +197,97 @@ def test_retrain_keeps_everything_on_the_stack(
         assert tasks[name]["state_type"] == "COMPLETED", name
 
 
-def test_weekly_deployment_registers_and_runs_on_a_worker(
+def _user_shard(first: int, n: int) -> bytes:
+    """A WebDataset shard of `n` distinct JPEG photos with captions, keys from `first` on."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for index in range(first, first + n):
+            image = io.BytesIO()
+            colour = (index * 37 % 256, index * 91 % 256, index * 53 % 256)
+            Image.new("RGB", (48, 36), colour).save(image, "JPEG", quality=90)
+            caption = f"a photo of swatch number {index}".encode()
+            for ext, body in (("jpg", image.getvalue()), ("txt", caption)):
+                info = tarfile.TarInfo(f"{index:09d}.{ext}")
+                info.size = len(body)
+                archive.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+def _put(stack: LocalStack, key: str, body: bytes) -> None:
+    import boto3
+
+    env = stack.client_env()
+    boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    ).put_object(Bucket=stack.config.bucket, Key=key, Body=body)
+
+
+def _user_splits(workdir: Path) -> dict[str, str]:
+    import pandas as pd
+
+    manifest = pd.read_parquet(workdir / "data" / "manifest.parquet")
+    user = manifest[manifest["source"] == "user"]
+    return dict(zip(user["image_sha256"], user["split"], strict=True))
+
+
+def _run_deployment(api: httpx.Client, deployment: dict, parameters: dict) -> dict:
+    """One run of `deployment`, created now and waited for (a worker polls the pool)."""
+    run = api.post(
+        f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": parameters}
+    ).json()
+    deadline = time.monotonic() + 180
+    while run["state_type"] not in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+        assert time.monotonic() < deadline, f"{deployment['name']} run not done: {run['state']}"
+        time.sleep(1)
+        run = api.get(f"/flow_runs/{run['id']}").json()
+    return run
+
+
+def _artifact_keys(api: httpx.Client, flow_run_id: str) -> set[str]:
+    found = api.post(
+        "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
+    ).json()
+    return {item["key"] for item in found if item.get("key")}
+
+
+def _unschedule(api: httpx.Client, deployment: dict) -> None:
+    """Remove the deployment's schedules and the runs the scheduler already laid out (it
+    looks at a new deployment every few seconds: once more after a pause)."""
+    for schedule in deployment["schedules"]:
+        api.delete(f"/deployments/{deployment['id']}/schedules/{schedule['id']}").raise_for_status()
+    for _ in range(2):
+        laid_out = api.post(
+            "/flow_runs/filter",
+            json={
+                "flow_runs": {
+                    "deployment_id": {"any_": [deployment["id"]]},
+                    "state": {"type": {"any_": ["SCHEDULED"]}},
+                }
+            },
+        ).json()
+        for run in laid_out:
+            api.delete(f"/flow_runs/{run['id']}").raise_for_status()
+        time.sleep(6)
+
+
+def test_new_data_under_s3_triggers_a_retrain_on_a_worker(
     stack: LocalStack, workdir_with_sources: Path, tmp_path: Path
 ) -> None:
+    """prefect.yaml's deployments on the stack's server, one process worker. A corpus with a
+    user source on S3 is built; a watch-data run sees nothing new. A second shard under the
+    prefix: the next watch-data run emits clip.data.changed, the retrain deployment's trigger
+    starts a retrain with the watch's parameters, and it registers a new data version and a
+    model version from more samples; the samples there before keep their splits. Then the
+    weekly cron lays out its Monday runs."""
     env = _env(stack, tmp_path, with_stack_vars=True)
     prefect = str(BIN / "prefect")
     for command in (
@@ -210,43 +299,99 @@ def test_weekly_deployment_registers_and_runs_on_a_worker(
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
-    spec = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"][0]
+    workdir, bucket = workdir_with_sources, stack.config.bucket
+    prefix = f"s3://{bucket}/incoming-{workdir.name}/"
+    _put(stack, f"incoming-{workdir.name}/part-00000.tar", _user_shard(0, 12))
+    built = subprocess.run(
+        _cli(stack, workdir, "--set", f"data.user_sources=[{prefix}]", "data", "build"),
+        env=_env(stack, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=FLOW_TIMEOUT_S,
+    )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    before = _user_splits(workdir)
+    samples_before = json.loads((workdir / "data" / "card.json").read_text())["counts"]["samples"]
+    assert len(before) == 12
+    versions_before = {v.version for v in _versions(stack, "clip-zeroshot")}
+
+    spec = {
+        d["name"]: d
+        for d in yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"]
+    }
+    parameters = {
+        "profile": "tiny",
+        "workdir": str(workdir),
+        "overrides": {
+            "train": {"epochs": 3},
+            "stack": {"folder": str(stack.root)},
+            "data": {"user_sources": [prefix]},
+        },
+    }
     with _prefect(stack) as api:
-        deployment = api.get("/deployments/name/retrain/weekly").json()
-        (schedule,) = deployment["schedules"]
-        assert schedule["schedule"]["cron"] == spec["schedules"][0]["cron"]
-        assert schedule["schedule"]["timezone"] == spec["schedules"][0]["timezone"]
-        assert schedule["active"] and deployment["work_pool_name"] == "clip-pipeline"
-        # trigger a run now, with the test's parameters, and let one worker poll once
-        # the same data, code and parameters as the champion of the retrain test before: `force`
-        # trains anyway (without it the run ends early, registering nothing)
-        parameters = {
-            "profile": "tiny",
-            "workdir": str(workdir_with_sources),
-            "overrides": {"train": {"epochs": 3}, "stack": {"folder": str(stack.root)}},
-            "force": True,
-        }
-        triggered = api.post(
-            f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": parameters}
-        ).json()
-        worker = subprocess.run(
-            [prefect, "worker", "start", "--pool", "clip-pipeline", "--run-once"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=FLOW_TIMEOUT_S,
-        )
-        run = api.get(f"/flow_runs/{triggered['id']}").json()
-        assert run["state_type"] == "COMPLETED", worker.stdout[-4000:] + worker.stderr[-4000:]
-        assert (workdir_with_sources / "artifacts" / "metrics.json").is_file()
+        watch = api.get("/deployments/name/watch-data/watch-data").json()
+        (interval,) = watch["schedules"]
+        assert interval["schedule"]["interval"] == spec["watch-data"]["schedules"][0]["interval"]
+        _unschedule(api, watch)  # its own runs would watch the checkout's workdir: not in a test
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [prefect, "worker", "start", "--pool", "clip-pipeline"],
+        cwd=tmp_path, env=env, stdout=log, stderr=log,
+    )  # fmt: skip
+    try:
+        with _prefect(stack) as api:
+            weekly = api.get("/deployments/name/retrain/weekly").json()
+            # prefect.yaml's trigger is an automation on the server that runs `weekly`
+            automations = api.post("/automations/filter", json={}).json()
+            linked = [a for a in automations if any(
+                action.get("deployment_id") == weekly["id"] for action in a["actions"]
+            )]  # fmt: skip
+            assert [a["trigger"]["expect"] for a in linked] == [["clip.data.changed"]]
+
+            quiet = _run_deployment(api, watch, parameters)
+            assert quiet["state_type"] == "COMPLETED"
+            assert "data-changed" not in _artifact_keys(api, quiet["id"])
+            assert not _flow_runs_of(api, workdir)
+
+            _put(stack, f"incoming-{workdir.name}/part-00001.tar", _user_shard(12, 12))
+            changed = _run_deployment(api, watch, parameters)
+            assert changed["state_type"] == "COMPLETED"
+            assert "data-changed" in _artifact_keys(api, changed["id"])
+
+            deadline, runs = time.monotonic() + FLOW_TIMEOUT_S, []
+            while not (runs and runs[0]["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED")):
+                assert time.monotonic() < deadline, "no triggered retrain finished"
+                assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+                time.sleep(2)
+                runs = _flow_runs_of(api, workdir)
+            (retrain,) = runs
+            assert retrain["state_type"] == "COMPLETED", (tmp_path / "worker.log").read_text()[
+                -4000:
+            ]
+            assert retrain["deployment_id"] == weekly["id"]
+            assert retrain["parameters"]["overrides"] == parameters["overrides"]  # a dict, kept
+    finally:
+        worker.terminate()
+        worker.wait(60)
+        log.close()
+
+    # a new data version, with the new shard's samples, and a model version made from it
+    after = _user_splits(workdir)
+    card = json.loads((workdir / "data" / "card.json").read_text())
+    assert len(after) == 24 and card["counts"]["samples"] > samples_before
+    assert {sha: after[sha] for sha in before} == before  # no sample moved between splits
+    (new,) = [v for v in _versions(stack, "clip-zeroshot") if v.version not in versions_before]
+    assert new.tags["data_dvc_md5"] == _data_md5(workdir)
+    assert f"{card['counts']['samples']:,} samples" in new.description
+
+    with _prefect(stack) as api:
         # the scheduler lays out the coming runs at the cron's times (its loop: every 60 s)
         starts: list[str] = []
         deadline = time.monotonic() + 150
         while not starts and time.monotonic() < deadline:
             upcoming = api.post(
                 "/flow_runs/filter",
-                json={"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}},
+                json={"flow_runs": {"deployment_id": {"any_": [weekly["id"]]}}},
             ).json()
             starts = sorted(
                 run["expected_start_time"] for run in upcoming if run["state_type"] == "SCHEDULED"
@@ -348,12 +493,13 @@ def test_s3_outage_mid_pipeline_retries_fails_cleanly_then_reruns(
 
 
 def test_serve_serves_the_same_schedule_until_stopped(stack: LocalStack, tmp_path: Path) -> None:
-    """`clip-pipeline serve`: prefect.yaml's cron and limit, the CLI's profile as a parameter;
-    on Ctrl-C the schedule is paused (no runs pile up while nothing serves it)."""
+    """`clip-pipeline serve`: prefect.yaml's cron and limit, the CLI's profile as a parameter,
+    watch-data beside it; on Ctrl-C both schedules are paused (no runs pile up while nothing
+    serves them)."""
     spec = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"][0]
     command = [
         str(BIN / "clip-pipeline"), "--profile", "tiny", "--set", f"stack.folder={stack.root}",
-        "serve",
+        "--workdir", str(tmp_path / "served"), "serve", "--watch-every", "86400",
     ]  # fmt: skip
     log = tmp_path / "serve.log"
     started = datetime.now(UTC)
@@ -375,9 +521,14 @@ def test_serve_serves_the_same_schedule_until_stopped(stack: LocalStack, tmp_pat
             assert schedule["schedule"]["cron"] == spec["schedules"][0]["cron"]
             assert schedule["active"] and not deployment["paused"]
             assert deployment["global_concurrency_limit"]["limit"] == spec["concurrency_limit"]
+            # and watch-data beside it, with the same parameters, at the interval asked
+            watch = api.get("/deployments/name/watch-data/watch-data").json()
+            assert watch["parameters"]["workdir"] == str(tmp_path / "served")
+            assert watch["schedules"][0]["schedule"]["interval"] == 86400
             proc.send_signal(signal.SIGINT)
             assert proc.wait(60) in (0, 130), log.read_text()[-3000:]
         finally:
             if proc.poll() is None:
                 proc.kill()
         assert api.get(f"/deployments/{deployment['id']}").json()["paused"]
+        assert api.get(f"/deployments/{watch['id']}").json()["paused"]
