@@ -26,10 +26,21 @@ def test_selection_is_seeded_sorted_and_spread() -> None:
 
 def test_val_is_a_seeded_fraction_that_leaves_training_data() -> None:
     val = choose_val(CATEGORIES, 0.1, seed=0)
-    assert len(val) == round(0.1 * len(CATEGORIES)) and val == choose_val(CATEGORIES, 0.1, 0)
+    assert 20 < len(val) < 55 and val == choose_val(sorted(CATEGORIES), 0.1, 0)  # ~36.5
+    assert val != choose_val(CATEGORIES, 0.1, seed=1)
     assert choose_val(CATEGORIES, 0.0, seed=0) == set()
-    two = {"x": "a", "y": "b"}
-    assert len(choose_val(two, 0.01, seed=0)) == 1  # at least one, never all
+    assert len(choose_val(["x", "y"], 0.01, seed=0)) == 1  # at least one
+    assert len(choose_val(["x", "y"], 0.99, seed=0)) == 1  # never all
+
+
+def test_a_concept_keeps_its_split_whatever_else_is_selected() -> None:
+    """A package version that adds concepts, or another max_concepts, moves none."""
+    before = choose_val(CATEGORIES, 0.1, seed=0)
+    grown = [*CATEGORIES, *(f"D{i:03d}" for i in range(500))]
+    after = choose_val(grown, 0.1, seed=0)
+    assert after & set(CATEGORIES) == before
+    subset = sorted(CATEGORIES)[::3]
+    assert choose_val(subset, 0.1, seed=0) == before & set(subset)
 
 
 def test_user_samples_split_by_a_seeded_hash_of_their_image() -> None:

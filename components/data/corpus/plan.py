@@ -65,7 +65,7 @@ def plan_samples(
             f"{cfg.train_package} and {cfg.heldout_package} share no emoji concepts"
         )
     selected = set(select_concepts(shared, cfg.max_concepts, cfg.seed))
-    val = choose_val({code: shared[code] for code in selected}, cfg.val_fraction, cfg.seed)
+    val = choose_val(selected, cfg.val_fraction, cfg.seed)
     planned = [
         PlannedSample(image, VAL if image.base_code in val else TRAIN, bases[image.base_code].name)
         for image in [*train, *extra_train]

@@ -1,6 +1,7 @@
 """Which concepts are used, and which split each goes to. Splits are by concept, not image.
 
-`train` and `val` hold the training style (val concepts are never trained on: retrieval);
+`train` and `val` hold the training style (val concepts are never trained on: retrieval); a
+concept's split is a seeded hash of its code alone, so adding data never moves one;
 `heldout_style` holds every selected concept in the other style (zero-shot on an unseen style).
 User samples have no shared concepts, so each goes to train or val by a hash of its image.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import defaultdict
+from collections.abc import Iterable
 
 TRAIN, VAL, HELDOUT = "train", "val", "heldout_style"
 # zero-shot label sets from Debian packages (data.debian_sources): one split each, never trained on
@@ -46,18 +48,29 @@ def select_concepts(categories: dict[str, str], max_concepts: int, seed: int) ->
     return sorted(chosen)
 
 
-def choose_val(categories: dict[str, str], val_fraction: float, seed: int) -> set[str]:
-    """A seeded, category-spread `val_fraction` of the given codes (at least one, and never
-    all of them, when the fraction is positive and there are two or more)."""
-    n = len(categories)
-    if val_fraction <= 0 or n < 2:
+def _unit(text: str) -> float:
+    """A seeded hash of `text` as a number in [0, 1)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
+def choose_val(codes: Iterable[str], val_fraction: float, seed: int) -> set[str]:
+    """The val concepts: each code by a seeded hash of the code alone, so a concept keeps its
+    split whatever else the packages hold (a package version that adds concepts, another
+    `max_concepts`); about `val_fraction` of them. Only when the hash leaves no val concept
+    or no training one (a handful of codes) is the one nearest the threshold moved."""
+    draws = {code: _unit(f"concept-val:{seed}:{code}") for code in codes}
+    if val_fraction <= 0 or len(draws) < 2:
         return set()
-    n_val = min(max(1, round(val_fraction * n)), n - 1)
-    return set(_spread(categories, random.Random(f"val:{seed}"))[:n_val])
+    val = {code for code, u in draws.items() if u < val_fraction}
+    ranked = sorted(draws, key=lambda code: (draws[code], code))
+    if not val:
+        val = {ranked[0]}
+    elif len(val) == len(draws):
+        val.discard(ranked[-1])
+    return val
 
 
 def content_split(image_sha256: str, val_fraction: float, seed: int) -> str:
     """TRAIN or VAL for a user sample, from a seeded hash of its image's sha256: the same
     picture always lands in the same split, whatever else the sources hold or their order."""
-    digest = hashlib.sha256(f"user-val:{seed}:{image_sha256}".encode()).digest()
-    return VAL if int.from_bytes(digest[:8], "big") / 2**64 < val_fraction else TRAIN
+    return VAL if _unit(f"user-val:{seed}:{image_sha256}") < val_fraction else TRAIN
