@@ -69,13 +69,20 @@ def _version(client, reference: str, model_name: str, alias: str):  # -> ModelVe
             return client.get_model_version_by_alias(name, which)
         return client.get_model_version(name, which)
     except MlflowException as err:
-        if "RESOURCE_DOES_NOT_EXIST" not in str(err.error_code) and "not found" not in str(err):
+        if not _not_found(err):
             raise
         shown = f"{name}@{which}" if how == "@" else f"version {which} of {name}"
         raise StartingModelError(
             f"model.init_from: {reference}: the registry has no {shown}; train from scratch "
             "first (model.init_from: null) or name a registered version"
         ) from None
+
+
+def _not_found(err: Exception) -> bool:
+    text = f"{getattr(err, 'error_code', '')} {err}".lower()
+    return any(
+        words in text for words in ("resource_does_not_exist", "not found", "does not exist")
+    )
 
 
 def _bundle_json(tracking_uri: str, run_id: str, file: str, label: str) -> dict[str, Any]:
@@ -88,7 +95,9 @@ def _bundle_json(tracking_uri: str, run_id: str, file: str, label: str) -> dict[
                 run_id=run_id, artifact_path=f"{BUNDLE}/{file}", dst_path=tmp,
                 tracking_uri=tracking_uri,
             )  # fmt: skip
-        except (MlflowException, OSError):
+        except (MlflowException, OSError) as err:
+            if not isinstance(err, OSError) and not _not_found(err):
+                raise  # the server or its store failing: the caller names which
             raise StartingModelError(
                 f"model.init_from: {label} has no {BUNDLE}/{file} in its training run {run_id}: "
                 "only versions this pipeline trained and registered can be continued"

@@ -117,3 +117,19 @@ def test_no_champion_yet_is_one_line(tmp_path, monkeypatch):
 
 def test_a_weights_file_is_not_looked_up(tmp_path):
     assert starting_model(_inputs(tmp_path, init_from=str(tmp_path / "w.safetensors"))[1]) is None
+
+
+def test_a_version_not_trained_by_the_pipeline_is_one_line(registered):
+    """A version whose run never logged a model bundle (registered by hand, from elsewhere)."""
+    import mlflow
+
+    workdir = registered[0]
+    settings, cfg = _inputs(workdir, init_from="models:/clip-zeroshot/2")
+    client = mlflow.MlflowClient(cfg.tracking.uri)
+    with mlflow.start_run() as run:
+        mlflow.log_param("made", "elsewhere")
+    client.create_model_version("clip-zeroshot", run.info.artifact_uri, run_id=run.info.run_id)
+    with pytest.raises(StartingModelError) as err:
+        starting_model(cfg)
+    assert "has no model_bundle/config.json in its training run" in str(err.value)
+    assert "\n" not in str(err.value)
