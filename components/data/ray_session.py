@@ -7,6 +7,26 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from components.errors import UserError
+
+
+class RayClusterUnreachable(UserError, ConnectionError):
+    """The Ray cluster the settings name (RAY_ADDRESS, the local stack) does not answer."""
+
+
+def connect(address: str, **options: object) -> None:
+    """ray.init on the cluster at `address`; one clear line when it does not answer."""
+    import ray
+
+    try:
+        ray.init(address=address, **options)
+    except ConnectionError as err:
+        raise RayClusterUnreachable(
+            f"the Ray cluster at {address} (RAY_ADDRESS, or the local stack's) does not answer: "
+            f"{' '.join(str(err).split())[:200]}; start it (`clip-pipeline stack up`, `ray "
+            "start`) or unset RAY_ADDRESS to run on a local Ray"
+        ) from err
+
 
 @contextmanager
 def ray_session(address: str | None, temp_dir: str) -> Iterator[None]:
@@ -20,7 +40,7 @@ def ray_session(address: str | None, temp_dir: str) -> Iterator[None]:
         yield
         return
     if address:
-        ray.init(address=address, log_to_driver=False)
+        connect(address, log_to_driver=False)
     else:
         ray.init(address="local", include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
     try:

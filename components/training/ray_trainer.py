@@ -36,7 +36,9 @@ def ray_session(train: TrainConfig, services: Services | None = None):
         yield
         return
     if services.ray_address:
-        ray.init(address=services.ray_address, log_to_driver=True)
+        from components.data.ray_session import connect
+
+        connect(services.ray_address, log_to_driver=True)
     else:
         # Logical CPUs for the workers and, beside them, for Ray Data's read and preprocessing
         # tasks (as many as the machine has cores): Ray only schedules by them, the cores are

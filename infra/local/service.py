@@ -23,8 +23,40 @@ class StackError(UserError, RuntimeError):
     """A stack service failed to start, or is down; the message names it and its log."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+# Ports a server keeps are taken below the kernel's ephemeral range: a port the kernel handed
+# out (bind to 0) is free now, but any outgoing connection may take it before the server binds
+# it, or after a restart (seen: Ray's object manager port, taken 6 s later). Above Ray's worker
+# ports (10002-19999 by default).
+_SERVER_PORTS_FROM = 20000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; other systems: the IANA range starts at 49152
+
+
+def _bindable(host: str, port: int) -> bool:
     with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on, outside the ephemeral range when there is room below it."""
+    import random
+
+    high = _ephemeral_low()
+    if high - _SERVER_PORTS_FROM > 100:
+        # not the global generator: a seeded process would pick the same ports every time
+        for port in random.SystemRandom().sample(range(_SERVER_PORTS_FROM, high), 200):
+            if _bindable(host, port):
+                return port
+    with socket.socket() as sock:  # no room: the kernel's choice
         sock.bind((host, 0))
         return sock.getsockname()[1]
 

@@ -26,7 +26,14 @@ from components.settings import QUIET_ENV, Settings, StackConfig
 from infra.local import service
 from infra.local.postgres import LocalPostgres
 from infra.local.seaweedfs import SeaweedS3
-from infra.local.service import Service, StackError, free_port, http_ok, port_or_free
+from infra.local.service import (
+    Service,
+    StackError,
+    free_port,
+    http_ok,
+    port_or_free,
+    tcp_open,
+)
 
 HOST = "127.0.0.1"
 # the services' usual ports, taken when free
@@ -234,7 +241,12 @@ class LocalStack:
                 *(f"--{name}={ports[f'ray_{name}']}" for name in _RAY_PORTS),
             ],
             self.root / "logs" / "ray.log",
-            lambda: http_ok(f"{dashboard}/api/gcs_healthz", "success"),
+            # the GCS answers before the raylet is up, and still answers when the raylet died
+            # starting (a port taken): the node manager must listen too
+            lambda: (
+                http_ok(f"{dashboard}/api/gcs_healthz", "success")
+                and tcp_open(HOST, ports["ray_node-manager-port"])
+            ),
             dashboard,
             # the training workers run here: they reach MLflow and S3 like the driver
             {**QUIET_ENV, **client},

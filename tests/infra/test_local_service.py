@@ -3,6 +3,7 @@ and never when that PID now belongs to another process."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -86,3 +87,15 @@ def test_a_taken_port_is_replaced_by_a_free_one() -> None:
         taken = busy.getsockname()[1]
         assert port_or_free(taken) != taken
     assert port_or_free(taken) == taken  # free again
+
+
+def test_a_server_port_is_taken_below_the_ephemeral_range() -> None:
+    """A port the kernel hands out for outgoing connections can be taken between the choice
+    and the server's bind (Ray's object manager once lost its port that way): servers' ports
+    come from below that range, are free, and differ from call to call."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [service.free_port() for _ in range(20)]
+    assert all(20000 <= port < low for port in ports), ports
+    assert len(set(ports)) > 15
+    with socket.socket() as sock:  # free: a server can bind it
+        sock.bind(("127.0.0.1", ports[0]))
