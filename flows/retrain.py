@@ -41,18 +41,26 @@ remote = {
 }
 
 
-def _corpus_key(context, parameters: dict[str, Any]) -> str:
-    """The data parameters and code, and what every source holds now (a CSV that grew, new
-    shards under an S3 prefix): a changed source is built again."""
+def _sources_now(settings: Settings) -> dict[str, str] | None:
+    """What every source holds now (a CSV that grew, new shards under an S3 prefix), looked at
+    once per run: the build's cache key and the build's record of what it read. None when a
+    source cannot be seen now (the build then says why)."""
     from components.data.stage import source_fingerprint
 
-    settings: Settings = parameters["settings"]
     try:
-        sources = source_fingerprint(BUILD.inputs_of(settings))
-    except Exception as err:  # a source that cannot be seen now: never reuse a cached corpus
+        return source_fingerprint(BUILD.inputs_of(settings))
+    except Exception as err:
         logging.getLogger(__name__).warning("the corpus is built again: %s", err)
+        return None
+
+
+def _corpus_key(context, parameters: dict[str, Any]) -> str:
+    """The data parameters and code, and the sources' fingerprint: a changed source is built
+    again; a source that could not be seen never reuses a cached corpus."""
+    sources = parameters["sources"]
+    if sources is None:
         return f"build-unseen-{uuid.uuid4().hex}"
-    return BUILD.cache_key(settings, sources)
+    return BUILD.cache_key(parameters["settings"], sources)
 
 
 def _validation_key(context, parameters: dict[str, Any]) -> str:
@@ -64,8 +72,8 @@ def _validation_key(context, parameters: dict[str, Any]) -> str:
 
 
 @task(name="build-corpus", cache_key_fn=_corpus_key, persist_result=True)
-def build_corpus(settings: Settings) -> dict[str, Any]:
-    return BUILD.run(settings)
+def build_corpus(settings: Settings, sources: dict[str, str] | None) -> dict[str, Any]:
+    return BUILD.run(settings, seen=sources)
 
 
 @stage(name="version-data", **remote)
@@ -166,7 +174,8 @@ def retrain(
     # Cached data steps run again whenever their outputs are gone from the workdir.
     workdir = settings.paths.workdir
     refresh = not BUILD.outputs_present(workdir)
-    card = run_stage(build_corpus.with_options(refresh_cache=refresh), settings)
+    sources = _sources_now(settings)
+    card = run_stage(build_corpus.with_options(refresh_cache=refresh), settings, sources)
     data_version = run_stage(version_data, settings)
     if not force:
         same = run_stage(unchanged_since, settings, data_version)

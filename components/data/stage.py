@@ -7,8 +7,9 @@ from typing import Any
 from components.settings import BuildInputs
 
 
-def build(cfg: BuildInputs) -> dict[str, Any]:
-    """Build shards + manifest + card from the installed sources; returns the card."""
+def build(cfg: BuildInputs, seen: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build shards + manifest + card from the installed sources; returns the card. `seen`:
+    the sources' fingerprint when the caller took it already (the flow's cache key)."""
     from components.data.build import build_corpus
     from components.data.errors import DataSourceError
     from components.data.sources.user_sources import FetchContext
@@ -17,10 +18,11 @@ def build(cfg: BuildInputs) -> dict[str, Any]:
     fetching = FetchContext(cfg.ray_address, cfg.ray_temp_dir)
     # seen before reading: a source that changes during the build is a change afterwards;
     # one that cannot be seen now is the build's to report (its own words), unrecorded
-    try:
-        seen = source_fingerprint(cfg)
-    except DataSourceError:
-        seen = None
+    if seen is None:
+        try:
+            seen = source_fingerprint(cfg)
+        except DataSourceError:
+            seen = None
     card = build_corpus(
         cfg.data, cfg.paths.sources, cfg.paths.data, limits=cfg.limits, s3=cfg.s3,
         fetching=fetching,
