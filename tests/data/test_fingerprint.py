@@ -7,7 +7,7 @@ from userdata import img2dataset_sample, picture, shard_bytes, user_cfg, write, 
 
 from components.data.sources.fingerprint import source_fingerprint
 from components.settings import S3Access
-from flows.retrain import _corpus_key
+from flows.retrain import _corpus_key, _sources_now
 
 
 def _table(folder, rows: int):
@@ -73,8 +73,12 @@ def test_the_flow_rebuilds_when_a_source_changed(tmp_path, monkeypatch) -> None:
     settings = load_settings(
         "tiny", workdir=tmp_path, overrides={"data": {"user_sources": [str(table)]}}
     )
-    key = _corpus_key(None, {"settings": settings})
-    assert _corpus_key(None, {"settings": settings}) == key
+
+    def key_now() -> str:  # the task's parameters, as the flow passes them
+        return _corpus_key(None, {"settings": settings, "sources": _sources_now(settings)})
+
+    key = key_now()
+    assert key_now() == key
     with table.open("a") as out:
         out.write("1.png,again\n")
-    assert _corpus_key(None, {"settings": settings}) != key
+    assert key_now() != key
