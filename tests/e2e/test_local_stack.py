@@ -239,16 +239,34 @@ def _user_splits(workdir: Path) -> dict[str, str]:
     return dict(zip(user["image_sha256"], user["split"], strict=True))
 
 
+def _answer(api: httpx.Client, method: str, path: str, **kwargs: object) -> dict:
+    """The server's JSON answer to one call. The server's SQLite database can be busy for a
+    moment on a loaded 2-core machine (a 5xx, or no answer within the timeout): asked again,
+    a few times; any other refusal fails the test with the server's own words."""
+    for attempt in range(5):
+        try:
+            response = api.request(method, path, **kwargs)
+        except httpx.TransportError:
+            if attempt == 4:
+                raise
+        else:
+            if response.status_code < 500 or attempt == 4:
+                said = f"{method} {path}: {response.status_code} {response.text}"
+                assert response.is_success, said
+                return response.json()
+        time.sleep(2)
+    raise AssertionError("unreachable")
+
+
 def _run_deployment(api: httpx.Client, deployment: dict, parameters: dict) -> dict:
     """One run of `deployment`, created now and waited for (a worker polls the pool)."""
-    run = api.post(
-        f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": parameters}
-    ).json()
+    path = f"/deployments/{deployment['id']}/create_flow_run"
+    run = _answer(api, "POST", path, json={"parameters": parameters})
     deadline = time.monotonic() + 180
     while run["state_type"] not in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
         assert time.monotonic() < deadline, f"{deployment['name']} run not done: {run['state']}"
         time.sleep(1)
-        run = api.get(f"/flow_runs/{run['id']}").json()
+        run = _answer(api, "GET", f"/flow_runs/{run['id']}")
     return run
 
 
