@@ -18,6 +18,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,14 @@ from components.data.corpus.plan import (
 from components.data.corpus.records import SourceImage
 from components.data.corpus.rejections import REJECTED, RejectedWriter
 from components.data.corpus.render import render_all
-from components.data.corpus.rolling_shards import RollingShards
+from components.data.corpus.rolling_shards import RollingShards, ShardWriter, WriteHere
 from components.data.corpus.shard_store import S3Shards, ShardStore, shard_store
 from components.data.corpus.stored_sample import manifest_row, sample_files
 from components.data.errors import DataSourceError
 from components.data.fetch.fetch_log import FETCHED
+from components.data.ray_session import ray_session
 from components.data.sources.debian_sources import load_debian_sources
+from components.data.sources.located_shards import ShardsOnRay
 from components.data.sources.noto_emoji import load_noto
 from components.data.sources.npm_packages import fetch_npm_package, parse_spec, tarball_path
 from components.data.sources.openmoji import load_openmoji
@@ -72,7 +75,7 @@ NOT_CORPUS_KEYS = (
     "dvc_local_cache",  # how the corpus is versioned, not what it holds
     "fetch_timeout_s", "fetch_deadline_s", "fetch_retries", "fetch_max_redirects",
     "fetch_actors", "fetch_threads",
-    "check_on_ray_from_samples",  # where samples are checked, not which
+    "check_on_ray_from_samples", "build_on_ray",  # where samples are checked, not which
 )  # fmt: skip
 
 
@@ -159,16 +162,19 @@ def _write_user_samples(
     from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
 
     first_index = Counter(split for split, _ in {(r["split"], r["shard"]) for r in package_rows})
-    shards = RollingShards(store, scratch, cfg.samples_per_shard, first_index, tally.add)
+    writer: ShardWriter = WriteHere(store)
+    if cfg.build_on_ray:
+        writer = ShardsOnRay(root, cfg.output, s3 or S3Access(), cfg.max_stored_side)
+    shards = RollingShards(writer, scratch, cfg.samples_per_shard, first_index, tally.add)
     with Progress("{task.description}", MofNCompleteColumn(), TimeElapsedColumn()) as progress:
         task = progress.add_task("storing user samples", total=None)
 
         def put(images: list[SourceImage]) -> None:
             planned = shard_order(content_split_samples(cfg, images), cfg.seed)
-            stored = render_all([p.image for p in planned], cfg.image_size, cfg.max_stored_side,
-                                workers)  # fmt: skip
-            for item, image in zip(planned, stored, strict=True):
-                shards.add(item, image)
+            in_hand = [p.image for p in planned if p.image.data is not None]
+            stored = render_all(in_hand, cfg.image_size, cfg.max_stored_side, workers)
+            for item in planned:  # an image left in its source shard is read by its writer
+                shards.add(item, next(stored) if item.image.data is not None else item.image.at)
             progress.advance(task, len(planned))
 
         with RejectedWriter(root / REJECTED) as refused:
@@ -255,10 +261,12 @@ def build_corpus(
             user, parts = None, []
             if cfg.user_sources:
                 fetching = (fetching or FetchContext())._replace(previous=out_dir)
-                user, parts = _write_user_samples(
-                    cfg, limits, workers, building, store, Path(scratch), rows, tally, s3,
-                    fetching,
-                )  # fmt: skip
+                on_ray = ray_session(*fetching[:2]) if cfg.build_on_ray else nullcontext()
+                with on_ray:
+                    user, parts = _write_user_samples(
+                        cfg, limits, workers, building, store, Path(scratch), rows, tally, s3,
+                        fetching,
+                    )  # fmt: skip
                 sources["user"] = user.provenance
             write_manifest(rows, building / MANIFEST, parts)
             card = tally.card(_card_params(cfg, limits), {k: v for k, v in sources.items() if v})

@@ -4,8 +4,9 @@ started for the stage and stopped after; and Ray Data set up for ordered, quiet 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from components.errors import UserError
 
@@ -59,3 +60,16 @@ def ordered_quiet_data_context() -> None:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+_remotes: dict[Callable[..., Any], Any] = {}
+
+
+def retried_task(function: Callable[..., Any]) -> Any:
+    """`function` as a Ray task of one CPU, run again up to 3 times when its worker dies; made
+    once per process (Ray is imported only by a build that uses it)."""
+    if function not in _remotes:
+        import ray
+
+        _remotes[function] = ray.remote(num_cpus=1, max_retries=3)(function)
+    return _remotes[function]

@@ -70,6 +70,12 @@ class DataConfig(_Frozen):
     # the build's threads only (on one machine Ray's hops cost more than they give). The corpus
     # is the same bytes either way (bench/build_checks_on_ray.py)
     check_on_ray_from_samples: int | None = Field(default=None, ge=0)
+    # the user's WebDataset sources built by Ray tasks in two passes: each source shard read and
+    # checked where a CPU is free (offsets come back, never bytes), then each output shard
+    # written by a task that reads its images by those offsets; the build process only decides.
+    # The same corpus byte for byte; with `output` null the corpus folder must be one every node
+    # sees. Tables keep the build's own path (a URL's fetch is not repeatable)
+    build_on_ray: bool = False
     # Debian-packaged sources (scripts/install_debian_sources.sh installs them), [] = off;
     # the caps apply only when some are named: images per captioned source (0 = all, seeded
     # choice) and images per class of a zero-shot label set (0 = all)

@@ -36,7 +36,7 @@ def content_split_samples(cfg: DataConfig, user: Sequence[SourceImage]) -> list[
     image's hash."""
     planned = []
     for image in user:
-        sha = hashlib.sha256(image.data or b"").hexdigest()
+        sha = image.sha256 or hashlib.sha256(image.data or b"").hexdigest()
         planned.append(
             PlannedSample(image, content_split(sha, cfg.val_fraction, cfg.seed), image.captions[0])
         )

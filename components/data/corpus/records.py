@@ -26,6 +26,18 @@ def normalize_code(code: str) -> str:
 
 
 @dataclass(frozen=True)
+class ImageAt:
+    """Where an image's bytes lie in a user's source shard (a build on Ray passes this, never
+    the bytes): the data.user_sources entry, the shard (a real local path or an s3:// URL), the
+    image member's first byte and length."""
+
+    origin: str
+    shard: str
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
 class SourceImage:
     """One image of one emoji in one art style, before rasterising."""
 
@@ -40,6 +52,10 @@ class SourceImage:
     # the image's bytes when they were read already (user data: S3 objects, tar members);
     # None = read `path`. b"" = the referenced image is missing, kept for the gate to report
     data: bytes | None = None
+    # a build on Ray: the bytes are left where they are (`data` is None) and read by the task
+    # that writes the sample's shard; `sha256` is theirs, computed by the source checks
+    at: ImageAt | None = None
+    sha256: str | None = None
 
     @property
     def sample_id(self) -> str:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from components.data.corpus.images import Rendered
 from components.data.corpus.plan import PlannedSample
 
 
-def sample_files(item: PlannedSample, image: Rendered) -> dict[str, bytes]:
-    """The WebDataset members: metadata json, the image, the primary caption."""
+def text_members(item: PlannedSample) -> dict[str, bytes]:
+    """The WebDataset members beside the image: metadata json and the primary caption."""
     meta = {
         "id": item.id,
         "code": item.image.code,
@@ -23,12 +23,31 @@ def sample_files(item: PlannedSample, image: Rendered) -> dict[str, bytes]:
     }
     return {
         "json": json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8"),
-        image.ext: image.data,
         "txt": item.image.captions[0].encode("utf-8"),
     }
 
 
-def manifest_row(item: PlannedSample, image: Rendered, shard: str) -> dict[str, Any]:
+def sample_files(item: PlannedSample, image: Rendered) -> dict[str, bytes]:
+    """The WebDataset members: metadata json, the image, the primary caption."""
+    return {**text_members(item), image.ext: image.data}
+
+
+class StoredStats(NamedTuple):
+    """What the manifest records of a stored image."""
+
+    sha256: str
+    width: int
+    height: int
+    n_bytes: int
+
+    @classmethod
+    def of(cls, image: Rendered) -> StoredStats:
+        return cls(hashlib.sha256(image.data).hexdigest(), image.width, image.height,
+                   len(image.data))  # fmt: skip
+
+
+def manifest_row(item: PlannedSample, image: Rendered | StoredStats, shard: str) -> dict[str, Any]:
+    stats = image if isinstance(image, StoredStats) else StoredStats.of(image)
     caption = item.image.captions[0]
     return {
         "id": item.id,
@@ -41,9 +60,9 @@ def manifest_row(item: PlannedSample, image: Rendered, shard: str) -> dict[str, 
         "captions": list(item.image.captions),
         "shard": shard,
         "key": item.id,
-        "image_sha256": hashlib.sha256(image.data).hexdigest(),
-        "width": image.width,
-        "height": image.height,
-        "n_bytes": len(image.data),
+        "image_sha256": stats.sha256,
+        "width": stats.width,
+        "height": stats.height,
+        "n_bytes": stats.n_bytes,
         "caption_chars": len(caption),
     }

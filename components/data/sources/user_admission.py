@@ -57,7 +57,7 @@ def _license(candidate: UserCandidate) -> Problem | None:
 Verdict = tuple[str, tuple[str, ...] | Problem]  # sha256 of the bytes, the captions or why not
 
 
-def _verdict(candidate: UserCandidate, limits: SampleLimits) -> Verdict:
+def verdict_of(candidate: UserCandidate, limits: SampleLimits) -> Verdict:
     """Thread-safe: no shared state."""
     sha = hashlib.sha256(candidate.data).hexdigest()
     captions = _captions(candidate, limits)
@@ -76,5 +76,5 @@ def check_window(
     """One verdict per candidate, in order; on `pool`'s threads (Pillow decodes without the
     GIL) when there are enough of them to be worth it."""
     if pool is not None and len(candidates) >= MIN_FOR_POOL:
-        return list(pool.map(_verdict, candidates, [limits] * len(candidates)))
-    return [_verdict(candidate, limits) for candidate in candidates]
+        return list(pool.map(verdict_of, candidates, [limits] * len(candidates)))
+    return [verdict_of(candidate, limits) for candidate in candidates]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.data.corpus.records import SourceImage
+from components.data.corpus.records import ImageAt, SourceImage
 
 SOURCE = "user"
 UNKNOWN_LICENSE = "unknown"
@@ -31,6 +31,7 @@ class UserCandidate:
     data: bytes
     captions: tuple[bytes, ...]  # as given, not yet known to be UTF-8; the first is primary
     license: str = ""
+    at: ImageAt | None = None  # a shard sample: where `data` lies in its shard
 
 
 def text(value: Any) -> str:
@@ -74,5 +75,7 @@ def user_image(candidate: UserCandidate, captions: tuple[str, ...], sha256: str)
         category=CATEGORY,
         license=candidate.license.strip() or UNKNOWN_LICENSE,
         path=Path(candidate.reference),  # only names the origin; the bytes are `data`
-        data=candidate.data,
+        data=candidate.data if candidate.data or candidate.at is None else None,
+        at=candidate.at,
+        sha256=sha256,
     )

@@ -25,6 +25,7 @@ from components.checks.image import too_many_bytes
 from components.checks.limits import SampleLimits
 from components.checks.reasons import Problem, Reason
 from components.data.corpus.raw_text import as_bytes
+from components.data.corpus.records import ImageAt
 from components.data.corpus.rejections import Rejected
 from components.data.corpus.webdataset import image_part
 from components.data.errors import DataSourceError
@@ -37,7 +38,7 @@ SHARD_SUFFIX = ".tar"
 _GLOB_CHARS = ("*", "?", "[")
 
 
-def _source_roots(location: str) -> Roots:
+def source_roots(location: str) -> Roots:
     """The folder a local source confines its shards to: the folder itself, the fixed part of
     a glob, or a single shard's folder."""
     if any(char in location for char in _GLOB_CHARS):
@@ -45,6 +46,11 @@ def _source_roots(location: str) -> Roots:
         return Roots.of([fixed.rpartition("/")[0] or "."])
     path = Path(location).absolute()
     return Roots.of([str(path if path.is_dir() else path.parent)])
+
+
+def roots_of(location: str) -> Roots:
+    """What a source's shards are confined to: an S3 source's keys were listed under it."""
+    return Roots((), ()) if is_s3(location) else source_roots(location)
 
 
 def local_shard_candidates(location: str) -> list[str]:
@@ -99,7 +105,10 @@ def _metadata(parts: dict[str, bytes]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _sample(source: str, reference: str, parts: dict[str, bytes]) -> UserCandidate | Rejected:
+def _sample(
+    source: str, shard: str, key: str, parts: dict[str, bytes], ranges: dict[str, tuple[int, int]]
+) -> UserCandidate | Rejected:
+    reference = f"{shard}#{key}"
     meta = _metadata(parts)
     caption = parts.get("txt", b"")
     if not caption.strip() and isinstance(meta.get("caption"), str):
@@ -110,7 +119,8 @@ def _sample(source: str, reference: str, parts: dict[str, bytes]) -> UserCandida
         return Rejected.of(source, reference, None, problem)
     extra = tuple(as_bytes(c) for c in parse_captions(meta.get("captions") or []))
     license_ = meta.get("license") if isinstance(meta.get("license"), str) else ""
-    return UserCandidate(source, reference, None, image[1], (caption, *extra), license_)
+    at = ImageAt(source, shard, *ranges[image[0]])
+    return UserCandidate(source, reference, None, image[1], (caption, *extra), license_, at)
 
 
 def _stream(
@@ -118,12 +128,12 @@ def _stream(
 ) -> Iterator[UserCandidate | Rejected]:
     """The samples of one shard, in archive order."""
     key, parts, problem = None, {}, None
+    ranges: dict[str, tuple[int, int]] = {}  # extension -> (first byte, length) in the shard
 
     def finish() -> UserCandidate | Rejected:
-        reference = f"{shard}#{key}"
         if problem is not None:
-            return Rejected.of(source, reference, None, problem)
-        return _sample(source, reference, parts)
+            return Rejected.of(source, f"{shard}#{key}", None, problem)
+        return _sample(source, shard, key, parts, ranges)
 
     n_samples = 0
     try:
@@ -137,7 +147,7 @@ def _stream(
                     if key is not None:
                         yield finish()
                         n_samples += 1
-                    key, parts, problem = member_key, {}, None
+                    key, parts, ranges, problem = member_key, {}, {}, None
                 if problem is not None:
                     continue
                 if not info.isfile():  # a link can point at another member or at nothing
@@ -147,6 +157,7 @@ def _stream(
                 else:
                     extracted = archive.extractfile(info)
                     parts[ext.lower()] = extracted.read() if extracted is not None else b""
+                    ranges[ext.lower()] = (info.offset_data, info.size)
     except (tarfile.TarError, OSError, EOFError) as err:
         where = f"after {n_samples} samples" if n_samples else "at its start"
         what = "not a tar archive" if isinstance(err, tarfile.ReadError) and not n_samples else err
@@ -157,7 +168,7 @@ def _stream(
         yield finish()
 
 
-def _shard_samples(
+def shard_samples(
     location: str, shard: str | Path, store: S3Store, roots: Roots, limits: SampleLimits
 ) -> Iterator[UserCandidate | Rejected]:
     """One shard's samples: a local one opened confined to the source, an S3 one streamed."""
@@ -182,14 +193,14 @@ def load_shards(
     location: str, store: S3Store, limits: SampleLimits
 ) -> Iterator[UserCandidate | Rejected]:
     """One candidate or rejection per sample, shards in sorted order, samples in archive order."""
-    roots = Roots((), ()) if is_s3(location) else _source_roots(location)
+    roots = roots_of(location)
     empty = True
     for shard in shard_locations(location, store, roots):
         if isinstance(shard, Rejected):
             empty = False
             yield shard
             continue
-        for sample in _shard_samples(location, shard, store, roots, limits):
+        for sample in shard_samples(location, shard, store, roots, limits):
             empty = False
             yield sample
     if empty:

@@ -29,6 +29,7 @@ from components.data.fetch.ray_fetch import FetchPlan
 from components.data.fetch.web_fetcher import WebFetcher
 from components.data.s3 import S3Store
 from components.data.sources.seen_images import SeenImages
+from components.data.sources.shard_scan import scanned_samples
 from components.data.sources.user_admission import Verdict
 from components.data.sources.user_records import UserCandidate, user_image
 from components.data.sources.user_shards import load_shards
@@ -153,10 +154,13 @@ def ingest_user_sources(
                 kind = "table" if is_table(location) else "webdataset"
                 if kind == "table":
                     items = load_table(location, store, cfg.user_roots, limits, fetcher)
+                    windows = checks.checked(_windows(items))
+                elif cfg.build_on_ray:  # read and checked by Ray tasks; the bytes stay there
+                    windows = _scanned_windows(scanned_samples(location, s3, limits))
                 else:
-                    items = load_shards(location, store, limits)
+                    windows = checks.checked(_windows(load_shards(location, store, limits)))
                 tally = _SourceTally(location, kind)
-                for window, verdicts in checks.checked(_windows(items)):
+                for window, verdicts in windows:
                     kept, refused = _admit(window, verdicts, seen, tally, duplicates)
                     admitted(kept)
                     rejected(refused)
@@ -189,6 +193,26 @@ def _windows(items: Iterable[UserCandidate | Rejected]) -> Iterator[list]:
             window, held = [], 0
     if window:
         yield window
+
+
+def _scanned_windows(
+    scanned: Iterable[tuple[UserCandidate | Rejected, Verdict | None]],
+) -> Iterator[tuple[list, list[Verdict]]]:
+    """The windows `_windows` would cut from the same samples (their images' sizes counted
+    where they lie), each with its candidates' verdicts: the same corpus either way."""
+    window: list[UserCandidate | Rejected] = []
+    verdicts: list[Verdict] = []
+    held = 0
+    for item, verdict in scanned:
+        window.append(item)
+        if verdict is not None and isinstance(item, UserCandidate) and item.at is not None:
+            verdicts.append(verdict)
+            held += item.at.size
+        if len(window) == WINDOW or held >= WINDOW_BYTES:
+            yield window, verdicts
+            window, verdicts, held = [], [], 0
+    if window:
+        yield window, verdicts
 
 
 def _admit(

@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from components.checks.limits import SampleLimits
-from components.data.ray_session import ray_session
+from components.data.ray_session import ray_session, retried_task
 from components.data.sources.user_admission import Verdict, check_window
 from components.data.sources.user_records import UserCandidate
 
@@ -31,18 +31,6 @@ Window = list  # UserCandidate | Rejected items, in source order
 
 def _check_task(candidates: list[UserCandidate], limits: SampleLimits) -> list[Verdict]:
     return check_window(candidates, limits, None)
-
-
-_remote: Any = None
-
-
-def _remote_check() -> Any:
-    global _remote
-    if _remote is None:
-        import ray
-
-        _remote = ray.remote(num_cpus=1, max_retries=3)(_check_task)
-    return _remote
 
 
 class WindowChecks:
@@ -97,7 +85,9 @@ class WindowChecks:
                 done, reference, sent = pending.popleft()
                 held -= sent
                 yield done, _answer(reference)
-            pending.append((window, _remote_check().remote(candidates, self.limits), size))
+            pending.append(
+                (window, retried_task(_check_task).remote(candidates, self.limits), size)
+            )
             held += size
             self.samples += len(candidates)
             self.windows_on_ray += 1
