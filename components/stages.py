@@ -36,6 +36,7 @@ from components.settings import (
     ConfigError,
     EvaluateInputs,
     ExportInputs,
+    ProbeInputs,
     RegistryInputs,
     Settings,
     TrainInputs,
@@ -131,7 +132,17 @@ TRAIN = Stage(
     "train",
     "clip-pipeline train",
     # the registry names what model.init_from: champion resolves to
-    ("model", "train", "registry.experiment", "registry.model_name", "registry.champion_alias"),
+    # and evaluate's probe keys: zero-shot curves during training (they never change weights)
+    (
+        "model",
+        "train",
+        "registry.experiment",
+        "registry.model_name",
+        "registry.champion_alias",
+        "evaluate.every_steps",
+        "evaluate.probe_images",
+        "evaluate.templates",
+    ),
     (CORPUS, VALIDATION),
     (MODEL, TRAINING_RUN, TRAINING_HISTORY),
     ("data", "model", "training"),  # data: the shard reader the workers stream through
@@ -144,6 +155,11 @@ TRAIN = Stage(
         tracking=s.tracking,
         registered_model=s.registry.model_name,
         champion_alias=s.registry.champion_alias,
+        probe=ProbeInputs(
+            every_steps=s.evaluate.every_steps,
+            images=s.evaluate.probe_images,
+            templates=s.evaluate.templates,
+        ),
     ),
 )
 EVALUATE = Stage(
@@ -152,7 +168,7 @@ EVALUATE = Stage(
     ("evaluate", "train.seed", "registry.experiment"),
     (CORPUS, VALIDATION, MODEL, TRAINING_RUN),
     (METRICS, EVALUATION_PLOTS),
-    ("evaluation",),
+    ("evaluation", "model"),  # model: the zero-shot code and the prompt templates
     "components.evaluation.stage:evaluate",
     lambda s: EvaluateInputs(
         evaluate=s.evaluate, seed=s.train.seed, paths=s.paths, tracking=s.tracking
@@ -164,7 +180,7 @@ EXPORT = Stage(
     ("export", "evaluate.templates"),
     (CORPUS, MODEL, TRAINING_RUN),
     (ONNX,),
-    ("export",),
+    ("export", "model"),
     "components.export.stage:export",
     lambda s: ExportInputs(
         export=s.export, templates=s.evaluate.templates, paths=s.paths, tracking=s.tracking
@@ -197,8 +213,8 @@ def registry_inputs(settings: Settings) -> RegistryInputs:
 def check_settings(settings: Settings) -> None:
     """What one section cannot know of another, checked at load before any compute: the model
     exists and takes this tokenizer, its input fits the stored corpus, the templates exist."""
-    from components.evaluation.templates import resolve_templates
     from components.model.config import load_config
+    from components.model.templates import resolve_templates
 
     cfg = load_config(settings.model.name)
     side = cfg.vision_cfg.image_size
@@ -215,7 +231,12 @@ def check_settings(settings: Settings) -> None:
             f"{settings.model.tokenizer!r} do not match: a minilm tower takes 'wordpiece', "
             "the others do not"
         )
-    try:
-        resolve_templates(settings.evaluate.templates)
-    except ValueError as err:
-        raise ConfigError(f"evaluate.templates: {err}") from err
+    for key, templates in (
+        ("evaluate.templates", settings.evaluate.templates),
+        ("train.caption_templates", settings.train.caption_templates),
+    ):
+        try:
+            if templates is not None:
+                resolve_templates(templates)
+        except ValueError as err:
+            raise ConfigError(f"{key}: {err}") from err

@@ -40,11 +40,11 @@ def export(cfg: ExportInputs, model_dir: Path | None = None) -> ExportOutputs:
 
     from components.data.corpus.location import CorpusLocation
     from components.data.corpus.reader import read_split
-    from components.evaluation.templates import resolve_templates
     from components.export.onnx_export import check_parity, export_towers, write_parity
     from components.export.standalone import preprocess_spec, write_standalone
     from components.model.bundle import load_bundle
     from components.model.preprocess import images_to_tensor, normalize
+    from components.model.templates import resolve_templates
     from components.tracking.runs import configure_mlflow, read_run_id
 
     workdir = cfg.paths.workdir

@@ -197,12 +197,15 @@ class CLIP(nn.Module):
         return x[torch.arange(x.shape[0], device=x.device), eot] @ self.text_projection  # [B, E]
 
     def forward(
-        self, images: torch.Tensor, tokens: torch.Tensor
+        self, images: torch.Tensor, tokens: torch.Tensor, text_features: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Normalised image features [B, E], normalised text features [B, E], logit scale exp(t)."""
+        """Normalised image features [B, E], normalised text features [B, E], logit scale exp(t).
+        `text_features` [B, E]: the text tower's output for `tokens`, already computed (a locked
+        tower's, from training's cache)."""
         image_features = F.normalize(self.encode_image(images), dim=-1)
-        text_features = F.normalize(self.encode_text(tokens), dim=-1)
-        return image_features, text_features, self.logit_scale.exp()
+        if text_features is None:
+            text_features = self.encode_text(tokens)
+        return image_features, F.normalize(text_features, dim=-1), self.logit_scale.exp()
 
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:

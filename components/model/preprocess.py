@@ -4,8 +4,10 @@ Ray Data's map_batches), evaluation, export and the served model all call it.
 - evaluation and serving: transparency composited onto white, the shorter side resized to the
   model's size (bicubic), then a center crop: the aspect ratio is kept, nothing is squashed;
 - training: the same, or, when `crop_scale` is set, a random resized crop (a box of that share
-  of the area and an aspect between 3/4 and 4/3, resized to the model's size), drawn from a
-  generator the caller seeds per sample, so a resumed run crops the same way.
+  of the area and an aspect between 3/4 and 4/3, resized to the model's size); then, when set,
+  colour jitter (brightness, contrast and saturation each scaled by a factor drawn from
+  [1 - s, 1 + s], in that order) and grayscale with probability `grayscale_p`. Every draw comes
+  from a generator the caller seeds per sample, so a resumed run augments the same way.
 
 The output is uint8 RGB [S, S, 3]; `normalize` applies CLIP's mean/std to a [B, 3, S, S] batch.
 """
@@ -62,23 +64,42 @@ def _crop_box(width: int, height: int, scale: tuple[float, float], rng: random.R
     return (width - side) // 2, (height - side) // 2, side, side
 
 
+def _jittered(rgb: Image.Image, strength: float, rng: random.Random) -> Image.Image:
+    from PIL import ImageEnhance
+
+    for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        rgb = enhance(rgb).enhance(rng.uniform(max(0.0, 1 - strength), 1 + strength))
+    return rgb
+
+
 @dataclass(frozen=True)
 class ImageTransform:
     size: int  # the model's input side (vision_cfg.image_size)
     crop_scale: tuple[float, float] | None = None  # training's random resized crop; None: off
+    color_jitter: float = 0.0  # training's brightness/contrast/saturation strength; 0: off
+    grayscale_p: float = 0.0  # training's chance of a grayscale image; 0: off
+
+    @property
+    def is_random(self) -> bool:
+        """Whether the transform draws from the sample's generator (training's augmentation)."""
+        return self.crop_scale is not None or self.color_jitter > 0 or self.grayscale_p > 0
 
     def image(self, image: Image.Image, rng: random.Random | None = None) -> np.ndarray:
         """A decoded image -> uint8 [S, S, 3]."""
         rgb = to_rgb(image)
+        if self.is_random and rng is None:
+            raise ValueError("training's augmentation needs the sample's generator")
         if self.crop_scale is not None:
-            if rng is None:
-                raise ValueError("a random resized crop needs the sample's generator")
             left, top, w, h = _crop_box(*rgb.size, self.crop_scale, rng)
             rgb = rgb.resize(
                 (self.size, self.size), Image.Resampling.BICUBIC, box=(left, top, left + w, top + h)
             )
         else:
             rgb = _resize_center_crop(rgb, self.size)
+        if self.color_jitter > 0:
+            rgb = _jittered(rgb, self.color_jitter, rng)
+        if self.grayscale_p > 0 and rng.random() < self.grayscale_p:
+            rgb = rgb.convert("L").convert("RGB")
         return np.asarray(rgb, dtype=np.uint8)
 
     def __call__(self, data: bytes, rng: random.Random | None = None) -> np.ndarray:
@@ -92,8 +113,14 @@ def eval_transform(size: int) -> ImageTransform:
     return ImageTransform(size)
 
 
-def train_transform(size: int, crop_scale: tuple[float, float] | None) -> ImageTransform:
-    return ImageTransform(size, tuple(crop_scale) if crop_scale else None)
+def train_transform(
+    size: int,
+    crop_scale: tuple[float, float] | None,
+    color_jitter: float = 0.0,
+    grayscale_p: float = 0.0,
+) -> ImageTransform:
+    return ImageTransform(size, tuple(crop_scale) if crop_scale else None, color_jitter,
+                          grayscale_p)  # fmt: skip
 
 
 def images_to_tensor(images: list[bytes], size: int):  # -> torch.uint8 [N, 3, S, S]

@@ -157,6 +157,15 @@ class TrainConfig(_Frozen):
     # training's random resized crop: the range of the image's area a crop keeps, e.g.
     # [0.5, 1.0]; null = off (resize + center crop, as evaluation)
     crop_scale: tuple[float, float] | None = None
+    # training's colour augmentation: brightness, contrast and saturation each scaled by a
+    # factor from [1 - color_jitter, 1 + color_jitter]; grayscale with probability grayscale_p
+    color_jitter: float = Field(default=0.0, ge=0.0, le=1.0)
+    grayscale_p: float = Field(default=0.0, ge=0.0, le=1.0)
+    # training captions: with probability caption_template_p, a template filled with the
+    # sample's concept name instead of one of its captions (a set in components/model/
+    # templates.json, e.g. "emoji", or a list; null = off); the tokenizer learns their words
+    caption_templates: list[str] | str | None = None
+    caption_template_p: float = Field(default=0.5, ge=0.0, le=1.0)
     # CPUs reserved for each worker's Ray Data ingest (read, decode, tokenize), beside the
     # worker's own: a placement group of this many 1-CPU bundles, anywhere in the cluster
     data_cpus_per_worker: int = Field(default=1, ge=1)
@@ -168,6 +177,9 @@ class TrainConfig(_Frozen):
     # LiT: freeze a (pretrained, see model.init_from) tower and train the other
     lock_image_tower: bool = False
     lock_text_tower: bool = False
+    # a locked text tower's features are computed once per distinct caption and kept for this
+    # many captions (least recently used out; entries x embed_dim floats); 0 = run it every step
+    text_cache_entries: int = Field(default=100_000, ge=0)
     # split each worker's batch into this many pieces (memory), keeping the full contrastive batch
     accum_micro_batches: int = Field(default=1, ge=1)
     seed: int
@@ -235,11 +247,16 @@ class TrainConfig(_Frozen):
 
 
 class EvaluateConfig(_Frozen):
-    # a named set from components/evaluation/templates.json ("emoji", "imagenet": the paper's 80)
+    # a named set from components/model/templates.json ("emoji", "imagenet": the paper's 80)
     # or a list; evaluation resolves it (components/stages.py checks it at load)
     templates: list[str] | str
     batch_size: int = Field(gt=0)
     gate_metric: str
+    # zero-shot during training: every this many steps rank 0 scores a fixed, seeded subset of
+    # the held-out style (`probe_images` images among their own concepts, these templates) and
+    # logs zeroshot_probe/top1 and top5 to MLflow as curves; null = off
+    every_steps: int | None = Field(default=None, gt=0)
+    probe_images: int = Field(default=256, gt=0)
 
 
 class ExportConfig(_Frozen):

@@ -51,6 +51,14 @@ class ValidateInputs(_Frozen):
     ray_temp_dir: str = "/tmp/ray-clip-pipeline"
 
 
+class ProbeInputs(_Frozen):
+    """Zero-shot on the held-out style while training (evaluate.every_steps; None: off)."""
+
+    every_steps: int | None = None
+    images: int = 256
+    templates: list[str] | str = "emoji"
+
+
 class TrainInputs(_Frozen):
     model: ModelConfig
     train: TrainConfig
@@ -60,6 +68,7 @@ class TrainInputs(_Frozen):
     # the registered model and alias `model.init_from: champion` starts from
     registered_model: str
     champion_alias: str
+    probe: ProbeInputs = ProbeInputs()
 
     @property
     def checkpoint_storage(self) -> str | None:

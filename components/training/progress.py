@@ -103,6 +103,17 @@ class StepLogger:
                 f"{samples_per_s:.0f} samples/s  ETA {eta:.0f}s"
             )
 
+    def log_metrics(self, values: dict[str, float], step: int) -> None:
+        """Other figures of `step` (the zero-shot probe's), sent with the next batch."""
+        if self.client:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            self.pending += [Metric(k, float(v), now, step) for k, v in values.items()]
+            self.flush()
+        shown = "  ".join(f"{k.rpartition('/')[2]} {v:.1%}" for k, v in values.items())
+        _say(f"[train] step {step}/{self.total}  {shown}")
+
     def log_peak_memory(self, peak: list[list[float]], step: int) -> None:
         """Per worker: peak resident memory and peak CUDA memory (MiB)."""
         if not self.client:

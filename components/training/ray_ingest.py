@@ -16,6 +16,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,31 @@ def _sample_rng(seed: int, pass_index: int, key: str, what: str) -> random.Rando
     return random.Random(f"{what}/{seed}/{pass_index}/{key}")  # str seeds hash with sha512
 
 
+@dataclass(frozen=True)
+class CaptionTemplates:
+    """Training captions that are, with probability `p`, a template filled with the sample's
+    concept name ("an icon of {}.") instead of one of its captions: the words of evaluation's
+    prompts are then words the model has seen (train.caption_templates)."""
+
+    templates: tuple[str, ...] = ()
+    p: float = 0.0
+
+    def pick(self, captions: list[str], concept: str, rng: random.Random) -> str:
+        # with no templates, exactly the draws of a run without them: the same captions
+        if self.templates and rng.random() < self.p:
+            return self.templates[rng.randrange(len(self.templates))].format(concept)
+        return captions[rng.randrange(len(captions))]
+
+
+NO_TEMPLATES = CaptionTemplates()
+
+
 def read_piece(
-    location: CorpusLocation, piece: Piece, excluded: tuple[str, ...], seed: int
+    location: CorpusLocation,
+    piece: Piece,
+    excluded: tuple[str, ...],
+    seed: int,
+    captions: CaptionTemplates = NO_TEMPLATES,
 ) -> Iterator[Any]:  # -> pyarrow.Table blocks
     """`piece.take` samples of its shard after `piece.skip` (excluded ones not counted); the
     rest of the shard is not read."""
@@ -52,11 +76,12 @@ def read_piece(
             image = image_part(parts)
             if image is None or "json" not in parts:
                 raise ValueError(f"sample {key!r} in {location.url(piece.shard)} is incomplete")
-            captions = json.loads(parts["json"])["captions"]
+            meta = json.loads(parts["json"])
             rng = _sample_rng(seed, piece.pass_index, key, "caption")
             rows["key"].append(key)
             rows["image"].append(image[1])
-            rows["caption"].append(captions[rng.randrange(len(captions))])
+            concept = meta.get("concept") or meta["captions"][0]
+            rows["caption"].append(captions.pick(meta["captions"], concept, rng))
             rows["pass"].append(piece.pass_index)
             taken += 1
             if len(rows["key"]) == ROWS_PER_BLOCK or taken == piece.take:
@@ -70,7 +95,9 @@ def read_piece(
     )
 
 
-def _datasource(location: CorpusLocation, pieces: list[Piece], excluded, seed: int):
+def _datasource(
+    location: CorpusLocation, pieces: list[Piece], excluded, seed: int, captions: CaptionTemplates
+):
     from ray.data import Datasource, ReadTask
     from ray.data.block import BlockMetadata
 
@@ -87,7 +114,12 @@ def _datasource(location: CorpusLocation, pieces: list[Piece], excluded, seed: i
             tasks = []
             for piece in pieces:
                 read = functools.partial(
-                    read_piece, location, piece, tuple(excluded.get(piece.shard, ())), seed
+                    read_piece,
+                    location,
+                    piece,
+                    tuple(excluded.get(piece.shard, ())),
+                    seed,
+                    captions,
                 )
                 meta = BlockMetadata(
                     num_rows=piece.take,
@@ -117,7 +149,7 @@ def prepare_batch(
     images = np.empty((len(keys), transform.size, transform.size, 3), dtype=np.uint8)
     for i, data in enumerate(batch["image"]):
         rng = None
-        if transform.crop_scale is not None:
+        if transform.is_random:  # "crop": the stream of draws a crop-only run already used
             rng = _sample_rng(seed, int(passes[i]), str(keys[i]), "crop")
         images[i] = transform(bytes(data), rng)
     tokens = _tokenizer(tokenizer)([str(c) for c in batch["caption"]])
@@ -165,13 +197,13 @@ def _reserve_cpus(cpus: int, name: str, timeout_s: float = 120.0):  # -> Placeme
     return group
 
 
-def _window_rows(location, pieces, excluded, transform, tokenizer: str, seed: int):
+def _window_rows(location, pieces, excluded, transform, tokenizer: str, seed: int, captions):
     """One window's prepared samples as one batch: a short Ray Data execution, read to the end
     as fast as it produces (so it finishes instead of idling in backpressure)."""
     import ray.data
 
     dataset = ray.data.read_datasource(
-        _datasource(location, pieces, excluded, seed), override_num_blocks=len(pieces)
+        _datasource(location, pieces, excluded, seed, captions), override_num_blocks=len(pieces)
     ).map_batches(
         prepare_batch,
         batch_format="numpy",
@@ -219,17 +251,19 @@ class WindowReader:
     object store. Ray Data 2.60 keeps some tens of KB per execution in the process that runs
     it; an actor is replaced every RECYCLE_EVERY windows, so nothing grows with the corpus."""
 
-    def __init__(self, group, location, excluded, transform, tokenizer: str, seed: int):
+    def __init__(
+        self, group, location, excluded, transform, tokenizer: str, seed: int, captions
+    ) -> None:
         import logging
 
         # one "Dataset ... execution finished" line per window would flood the driver's log
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         _use_reservation(group)
-        self.args = (location, excluded, transform, tokenizer, seed)
+        self.args = (location, excluded, transform, tokenizer, seed, captions)
 
     def read(self, pieces: list[Piece]) -> dict[str, np.ndarray]:
-        location, excluded, transform, tokenizer, seed = self.args
-        return _window_rows(location, pieces, excluded, transform, tokenizer, seed)
+        location, excluded, transform, tokenizer, seed, captions = self.args
+        return _window_rows(location, pieces, excluded, transform, tokenizer, seed, captions)
 
 
 def stream(
@@ -241,6 +275,7 @@ def stream(
     seed: int,
     cpus: int = 1,
     name: str | None = None,
+    captions: CaptionTemplates = NO_TEMPLATES,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Each window's prepared samples, in the plan's order, as one numpy batch per window.
 
@@ -262,7 +297,7 @@ def stream(
     args = (group, location, dict(excluded), transform, json.dumps(tokenizer, sort_keys=True))
 
     def new_reader():
-        return actor.remote(*args, seed)
+        return actor.remote(*args, seed, captions)
 
     reader = new_reader()
     pending = reader.read.remote(windows[0])

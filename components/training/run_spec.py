@@ -37,6 +37,7 @@ EXECUTION_KEYS = frozenset(
         "compile",
         "channels_last",
         "deterministic",
+        "text_cache_entries",  # a locked tower's features, cached or not, are the same
     }
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import shutil
 import time
@@ -30,15 +31,19 @@ class TrainOutputs:
     wall_s: float
 
 
-def _train_tokenizer(cfg: TrainInputs, corpus, exclude: set[str]):
+def _train_tokenizer(cfg: TrainInputs, corpus, exclude: set[str], templates: tuple[str, ...]):
     """Learned from the training split's captions as the manifest lists them (the shards hold
-    the same): the driver reads no image and no shard."""
-    from components.data.corpus.manifest import split_captions
+    the same), and the caption templates filled with its concepts: the driver reads no image
+    and no shard."""
+    from components.data.corpus.manifest import split_captions, split_concepts
     from components.model.config import load_config
     from components.model.tokenizers import build_tokenizer
 
     text_cfg = load_config(cfg.model.name).text_cfg
     captions = split_captions(corpus, "train", exclude)
+    if templates:  # training shows them filled with concept names: their words must be known
+        concepts = split_concepts(corpus, "train", exclude)
+        captions = itertools.chain(captions, (t.format(c) for c in concepts for t in templates))
     return build_tokenizer(cfg.model.tokenizer, captions, text_cfg, cfg.services.data_cache)
 
 
@@ -156,16 +161,20 @@ def build_loop_config(cfg: TrainInputs):  # -> (LoopConfig, CLIP, tokenizer)
     any worker starts."""
     from components.data.corpus.manifest import shard_index
     from components.model.clip import create_model
+    from components.model.templates import resolve_templates
     from components.model.tokenizers import tokenizer_from_dict
     from components.tracking.starting_model import check_fits
     from components.training.loop_config import LoopConfig
     from components.training.starting_weights import load_starting_weights
+    from components.training.zeroshot_probe import probe_set
     from components.validation.quarantine import load_quarantined_ids
 
     architecture = model_config(cfg.model, cfg.train.loss)
     corpus = training_corpus(cfg)
     _check_corpus_fits(corpus, cfg.model.name, architecture.vision_cfg.image_size)
     exclude = load_quarantined_ids(VALIDATION.path(cfg.paths.workdir))
+    templates = cfg.train.caption_templates
+    caption_templates = tuple(resolve_templates(templates)) if templates else ()
     model = create_model(architecture, cfg.services.data_cache)
     start = starting_model(cfg)
     if start:  # continue its pretraining: its tensors, its token ids
@@ -173,10 +182,15 @@ def build_loop_config(cfg: TrainInputs):  # -> (LoopConfig, CLIP, tokenizer)
         tokenizer = tokenizer_from_dict(start.tokenizer)
         print(f"[train] warm start from {start.label} (run {start.run_id})")
     else:
-        tokenizer = _train_tokenizer(cfg, corpus, exclude)
+        tokenizer = _train_tokenizer(cfg, corpus, exclude, caption_templates)
     init_from = start.weights_uri if start else cfg.model.init_from
     if init_from:  # fail here, before any worker starts, if it does not fit
         load_starting_weights(model, init_from, cfg.tracking.uri)
+    probe = None
+    if cfg.probe.every_steps:
+        templates = resolve_templates(cfg.probe.templates)
+        probe = probe_set(corpus, exclude, cfg.probe.every_steps, cfg.probe.images, templates,
+                          cfg.train.seed)  # fmt: skip
     loop = LoopConfig(
         train=cfg.train,
         model=model.config,
@@ -187,6 +201,8 @@ def build_loop_config(cfg: TrainInputs):  # -> (LoopConfig, CLIP, tokenizer)
         started_from=start.label if start else init_from,
         data_cache=cfg.services.data_cache,
         tracking_uri=cfg.tracking.uri,
+        probe=probe,
+        caption_templates=caption_templates,
     )
     loop.stream_plan(cfg.train.num_workers)  # too few samples for one batch: said here
     return loop, model, tokenizer

@@ -8,6 +8,7 @@ temperature.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Literal
 
@@ -55,8 +56,10 @@ class TrainStep:
         grad_clip_norm: float = 1.0,
         accum_micro_batches: int = 1,
         channels_last: bool = False,
+        text_cache: Callable[[torch.Tensor], torch.Tensor] | None = None,  # a locked text tower's
     ) -> None:
         self.model, self.forward_module = model, forward
+        self.text_cache = text_cache
         self.optimizer, self.scheduler, self.loss_fn = optimizer, scheduler, loss_fn
         self.precision, self.grad_clip_norm = precision, grad_clip_norm
         self.accum_micro_batches, self.channels_last = accum_micro_batches, channels_last
@@ -69,7 +72,8 @@ class TrainStep:
 
     def _forward(self, images: torch.Tensor, tokens: torch.Tensor):
         with self._autocast(images.device):
-            image_features, text_features, logit_scale = self.forward_module(images, tokens)
+            known = self.text_cache(tokens) if self.text_cache is not None else None
+            image_features, text_features, logit_scale = self.forward_module(images, tokens, known)
         # the similarity logits and the softmax stay in fp32 whatever the tower's precision
         return image_features.float(), text_features.float(), logit_scale.float()
 

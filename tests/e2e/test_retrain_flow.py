@@ -82,6 +82,19 @@ def test_flow_completes_and_registers_the_champion(retrained):
         assert loaded.graph.input[0].name in ("images", "tokens")
     assert run.data.metrics["train/loss"] < np.log(settings.train.global_batch_size)
 
+    # zero-shot curves during training: every evaluate.every_steps steps, and at the last one
+    steps, every = int(run.data.metrics["train/steps"]), settings.evaluate.every_steps
+    curve = client.get_metric_history(run.info.run_id, "zeroshot_probe/top1")
+    assert sorted(m.step for m in curve) == sorted({*range(every, steps + 1, every), steps})
+    assert len(curve) >= 3
+    # the tiny corpus's held-out split is smaller than the probe: the probe's last point is the
+    # evaluation stage's figure (same weights, images, classes, templates), within one image
+    metrics = json.loads((workdir / "artifacts" / "metrics.json").read_text())
+    last = max(curve, key=lambda m: m.step).value
+    assert last == pytest.approx(
+        metrics["zeroshot_heldout_top1"], abs=1.01 / metrics["zeroshot_heldout_n_samples"]
+    )
+
 
 def test_zero_shot_metrics_are_above_chance(retrained):
     workdir, state = retrained
@@ -97,9 +110,9 @@ def test_onnx_towers_decode_and_match_torch(retrained):
     import torch
 
     from components.data.corpus.reader import read_split
-    from components.evaluation.zeroshot import encode_images
     from components.model.bundle import load_bundle
     from components.model.preprocess import images_to_tensor
+    from components.model.zeroshot import encode_images
 
     workdir, _ = retrained
     parity = json.loads((workdir / "artifacts" / "onnx" / "parity.json").read_text())
@@ -147,10 +160,10 @@ def test_champion_loads_by_alias_in_a_fresh_process(retrained):
     import torch
 
     from components.data.corpus.reader import read_split
-    from components.evaluation.templates import resolve_templates
-    from components.evaluation.zeroshot import class_embeddings, encode_images
     from components.model.bundle import load_bundle
     from components.model.preprocess import images_to_tensor
+    from components.model.templates import resolve_templates
+    from components.model.zeroshot import class_embeddings, encode_images
 
     model, tokenizer = load_bundle(workdir / "artifacts" / "model")
     samples = read_split(workdir / "data", "heldout_style")[:4]

@@ -63,6 +63,16 @@ def test_every_label_set_is_scored_with_its_own_templates(evaluated):
     assert written == pytest.approx(metrics)
 
 
+def test_the_held_out_style_is_also_scored_flags_apart(evaluated):
+    _, metrics, _ = evaluated
+    parts = {name: metrics[f"zeroshot_heldout_{name}_n_samples"] for name in ("flags", "nonflags")}
+    assert parts["flags"] >= 1 and parts["nonflags"] >= 1
+    assert sum(parts.values()) == metrics["zeroshot_heldout_n_samples"]
+    for k in ("top1", "top5"):  # the two parts' hits are the whole's
+        hits = sum(metrics[f"zeroshot_heldout_{name}_{k}"] * n for name, n in parts.items())
+        assert hits == pytest.approx(metrics[f"zeroshot_heldout_{k}"] * sum(parts.values()))
+
+
 def test_linear_probe_learns_from_frozen_features(evaluated):
     _, metrics, _ = evaluated
     # even an untrained ViT's features separate Fashion-MNIST's 10 classes far above chance

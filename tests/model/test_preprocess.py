@@ -66,3 +66,28 @@ def test_random_resized_crop_is_seeded_and_differs_from_eval() -> None:
 def test_crop_off_is_the_eval_view() -> None:
     data = _png(_halves(40, 64))
     assert np.array_equal(train_transform(32, None)(data), eval_transform(32)(data))
+
+
+def _colourful() -> Image.Image:
+    pixels = np.zeros((24, 24, 3), dtype=np.uint8)
+    pixels[..., 0] = np.linspace(30, 220, 24)[None, :]
+    pixels[..., 1] = np.linspace(200, 40, 24)[:, None]
+    pixels[..., 2] = 120
+    return Image.fromarray(pixels, "RGB")
+
+
+def test_colour_jitter_and_grayscale_are_seeded_per_sample() -> None:
+    data = _png(_colourful())
+    plain = eval_transform(24)(data).astype(int)
+    jitter = train_transform(24, None, color_jitter=0.4)
+    first = jitter(data, random.Random(7))
+    assert np.array_equal(first, jitter(data, random.Random(7)))  # a resumed run: the same
+    others = [jitter(data, random.Random(seed)).astype(int) for seed in range(8)]
+    assert max(np.abs(o - plain).mean() for o in others) > 5  # it does change the colours
+    assert len({o.tobytes() for o in others}) == 8  # and each sample differently
+    gray = train_transform(24, None, grayscale_p=1.0)(data, random.Random(0))
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+    never = train_transform(24, None, grayscale_p=0.0)
+    assert not never.is_random and np.array_equal(never(data), plain)
+    with pytest.raises(ValueError, match="generator"):
+        jitter(data)

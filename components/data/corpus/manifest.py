@@ -86,6 +86,16 @@ def split_captions(
             yield from row["captions"]
 
 
+def split_concepts(
+    corpus: Corpus, split: str, exclude_ids: Collection[str] = frozenset()
+) -> Iterator[str]:
+    """Every sample's concept name of `split`, in id order, minus `exclude_ids`."""
+    exclude_ids = frozenset(exclude_ids)
+    for row in _split_rows(corpus, split, ["concept"]):
+        if row["id"] not in exclude_ids:
+            yield row["concept"]
+
+
 def shard_counts(
     corpus: Corpus, split: str, exclude_ids: Collection[str] = frozenset()
 ) -> dict[str, int]:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from components.evaluation.zeroshot import classification_metrics, retrieval_recall
+from components.model.zeroshot import classification_metrics, retrieval_recall
 
 
 def test_classification_metrics_on_known_logits():

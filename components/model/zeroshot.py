@@ -26,9 +26,10 @@ def encode_images(model, images: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_texts(model, tokenizer, texts: list[str], batch_size: int) -> torch.Tensor:
-    """Texts -> normalised features [N, E]."""
+    """Texts -> normalised features [N, E] (the token ids go where the model is)."""
+    device = next(model.parameters()).device
     chunks = [
-        model.encode_text(tokenizer(texts[i : i + batch_size]))
+        model.encode_text(tokenizer(texts[i : i + batch_size]).to(device))
         for i in range(0, len(texts), batch_size)
     ]
     return F.normalize(torch.cat(chunks), dim=-1)

@@ -1,6 +1,6 @@
 import pytest
 
-from components.evaluation.templates import resolve_templates, template_sets
+from components.model.templates import resolve_templates, template_sets
 from components.settings import ConfigError, load_settings
 from components.stages import check_settings
 
