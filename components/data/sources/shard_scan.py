@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from components.checks.limits import SampleLimits
@@ -39,8 +40,6 @@ def scan_shard(location: str, shard: str, access: S3Access, limits: SampleLimits
     """One source shard's samples in archive order, each checked, with its image's bytes left
     in the shard (`at`). A user mistake (an S3 store that refuses us) comes back as its
     message: Ray would wrap the exception in its own traceback."""
-    from pathlib import Path
-
     where = shard if is_s3(shard) else Path(shard)
     scanned: Scanned = []
     try:
