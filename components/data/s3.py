@@ -285,14 +285,15 @@ class S3RangeFile(io.RawIOBase):
             return 0
         offset = self.position - self._held_at
         if not 0 <= offset < len(self._held):
-            self._held = self._get(self.position, max(len(buffer), self.chunk))
+            self._held = self.read_range(self.position, max(len(buffer), self.chunk))
             self._held_at, offset = self.position, 0
         count = min(len(buffer), len(self._held) - offset)
         buffer[:count] = self._held[offset : offset + count]
         self.position += count
         return count
 
-    def _get(self, start: int, length: int) -> bytes:
+    def read_range(self, start: int, length: int) -> bytes:
+        """`length` bytes from `start` (fewer at the end), by one GET pinned to the ETag."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         last = min(self.size, start + length) - 1

@@ -216,9 +216,9 @@ def test_s3_tables_are_read_in_ranges_csv_and_parquet(s3, aws_env, monkeypatch, 
     client.put_object(Bucket=s3.bucket, Key="ranged/table.parquet", Body=buffer.getvalue())
 
     ranges: list[int] = []  # the length of each GET
-    get = S3RangeFile._get
+    get = S3RangeFile.read_range
     monkeypatch.setattr(
-        S3RangeFile, "_get", lambda self, at, n: ranges.append(n) or get(self, at, n)
+        S3RangeFile, "read_range", lambda self, at, n: ranges.append(n) or get(self, at, n)
     )
     monkeypatch.setattr(user_tables, "READ_CHUNK", 64)
     for name in ("table.csv", "table.parquet"):

@@ -27,7 +27,7 @@ from components.data.corpus.stored_image import store_user_image
 from components.data.corpus.stored_sample import StoredStats, manifest_row, text_members
 from components.data.errors import DataSourceError
 from components.data.ray_session import retried_task
-from components.data.s3 import S3Store, explain_s3_error, is_s3, split_url
+from components.data.s3 import S3RangeFile, S3Store, is_s3
 from components.data.sources.confined_read import open_confined
 from components.data.sources.user_shards import roots_of
 from components.errors import UserError
@@ -75,18 +75,10 @@ def _merged(images: list[tuple[int, ImageAt]]) -> list[list[tuple[int, ImageAt]]
 
 
 def _read_s3(store: S3Store, images: list[tuple[int, ImageAt]], found: dict[int, bytes]) -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    url = images[0][1].shard
-    bucket, key = split_url(url)
+    source = S3RangeFile(store, images[0][1].shard)  # ranges pinned to the ETag it has now
     for group in _merged(images):
         start = group[0][1].offset
-        end = max(at.offset + at.size for _, at in group)
-        try:
-            body = store.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")
-            data = body["Body"].read()
-        except (BotoCoreError, ClientError) as err:
-            raise explain_s3_error(err, url, "read", store.access.endpoint) from err
+        data = source.read_range(start, max(at.offset + at.size for _, at in group) - start)
         for n, at in group:
             found[n] = data[at.offset - start : at.offset - start + at.size]
 

@@ -180,14 +180,21 @@ def ingest_user_sources(
     return report
 
 
+def _image_bytes(item: UserCandidate | Rejected) -> int:
+    """The bytes a sample's image holds, in hand or where it lies (a build on Ray)."""
+    if not isinstance(item, UserCandidate):
+        return 0
+    return item.at.size if item.at is not None else len(item.data)
+
+
 def _windows(items: Iterable[UserCandidate | Rejected]) -> Iterator[list]:
-    """WINDOW items at a time, fewer when their bytes reach WINDOW_BYTES (64 MiB images are
+    """WINDOW items at a time, fewer when their images reach WINDOW_BYTES (64 MiB images are
     allowed: a count alone would not bound the memory)."""
     window: list[UserCandidate | Rejected] = []
     held = 0
     for item in items:
         window.append(item)
-        held += len(item.data) if isinstance(item, UserCandidate) else 0
+        held += _image_bytes(item)
         if len(window) == WINDOW or held >= WINDOW_BYTES:
             yield window
             window, held = [], 0
@@ -198,21 +205,18 @@ def _windows(items: Iterable[UserCandidate | Rejected]) -> Iterator[list]:
 def _scanned_windows(
     scanned: Iterable[tuple[UserCandidate | Rejected, Verdict | None]],
 ) -> Iterator[tuple[list, list[Verdict]]]:
-    """The windows `_windows` would cut from the same samples (their images' sizes counted
-    where they lie), each with its candidates' verdicts: the same corpus either way."""
-    window: list[UserCandidate | Rejected] = []
-    verdicts: list[Verdict] = []
-    held = 0
-    for item, verdict in scanned:
-        window.append(item)
-        if verdict is not None and isinstance(item, UserCandidate) and item.at is not None:
-            verdicts.append(verdict)
-            held += item.at.size
-        if len(window) == WINDOW or held >= WINDOW_BYTES:
-            yield window, verdicts
-            window, verdicts, held = [], [], 0
-    if window:
-        yield window, verdicts
+    """The windows `_windows` cuts from the same samples, each with its candidates' verdicts
+    (checked by pass 1): the same corpus either way."""
+    verdicts: dict[int, Verdict] = {}  # id(item) -> verdict, for the window in hand only
+
+    def items() -> Iterator[UserCandidate | Rejected]:
+        for item, verdict in scanned:
+            if verdict is not None:
+                verdicts[id(item)] = verdict
+            yield item
+
+    for window in _windows(items()):
+        yield window, [verdicts.pop(id(item)) for item in window if id(item) in verdicts]
 
 
 def _admit(
