@@ -8,6 +8,7 @@ stopped by the PID we started.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -110,12 +111,29 @@ class SeaweedS3:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process and self.process.poll() is not None:
-                raise RuntimeError(f"SeaweedFS exited at start; see {self.root / 'logs'}")
+                raise RuntimeError(
+                    f"SeaweedFS exited at start{self._fatal()}; see {self.root / 'logs'}"
+                )
             if self.ready():
                 return
             time.sleep(0.3)
         self.stop()
         raise TimeoutError(f"SeaweedFS S3 did not answer on {self.endpoint} in {timeout_s:.0f} s")
+
+    def _fatal(self) -> str:
+        """weed's own reason, for the error message: its first fatal line, else its last error
+        line (glog's `F1203 hh:mm:ss.us file:line message`), from its stderr or its log files
+        (either may miss it: glog's files are not flushed when weed exits at once)."""
+        lines: list[str] = []
+        for name in ("weed.out", "weed.FATAL", "weed.ERROR"):
+            try:
+                lines += (self.root / "logs" / name).read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+        fatal = [line for line in lines if re.match(r"F\d{4} ", line)]
+        errors = [line for line in lines if re.match(r"E\d{4} ", line)]
+        reason = fatal[:1] or errors[-1:]
+        return f" ({reason[0].split(' ', 3)[-1]})" if reason else ""  # after date, time, file:line
 
     def client(self):  # -> boto3 S3 client with this server's keys
         import boto3

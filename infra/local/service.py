@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,31 +47,52 @@ def _bindable(host: str, port: int) -> bool:
     return True
 
 
+# Ports this process has handed out: a server started with several ports (SeaweedFS takes
+# eight) was once given the same one twice, each free when checked, and died binding the second.
+_handed_out: set[int] = set()
+_handing_out = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on, outside the ephemeral range when there is room below it."""
+    """A port nothing listens on and this process has not handed out before, outside the
+    ephemeral range when there is room below it."""
     import random
 
     high = _ephemeral_low()
-    if high - _SERVER_PORTS_FROM > 100:
-        # not the global generator: a seeded process would pick the same ports every time
-        for port in random.SystemRandom().sample(range(_SERVER_PORTS_FROM, high), 200):
-            if _bindable(host, port):
-                return port
-    with socket.socket() as sock:  # no room: the kernel's choice
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    with _handing_out:
+        if high - _SERVER_PORTS_FROM > 100:
+            # not the global generator: a seeded process would pick the same ports every time
+            for port in random.SystemRandom().sample(range(_SERVER_PORTS_FROM, high), 200):
+                if port not in _handed_out and _bindable(host, port):
+                    return _hand_out(port)
+        for _ in range(100):  # no room: the kernel's choice
+            with socket.socket() as sock:
+                sock.bind((host, 0))
+                port = sock.getsockname()[1]
+            if port not in _handed_out:
+                return _hand_out(port)
+    raise OSError(f"no free port on {host}")
+
+
+def _hand_out(port: int) -> int:
+    _handed_out.add(port)
+    return port
 
 
 def port_or_free(preferred: int, host: str = "127.0.0.1") -> int:
-    """The service's usual port when nothing listens there, else any free one."""
+    """The service's usual port when nothing listens there (and it was not handed out), else
+    any free one."""
     with socket.socket() as sock:
         # as the servers bind: a port left in TIME_WAIT by a stopped server is free to them
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, preferred))
-            return preferred
         except OSError:
             return free_port(host)
+    with _handing_out:
+        if preferred not in _handed_out:
+            return _hand_out(preferred)
+    return free_port(host)
 
 
 def http_ok(url: str, expect: str | None = None) -> bool:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from infra.local import service
 from infra.local.service import Service, port_or_free
@@ -99,3 +100,34 @@ def test_a_server_port_is_taken_below_the_ephemeral_range() -> None:
     assert len(set(ports)) > 15
     with socket.socket() as sock:  # free: a server can bind it
         sock.bind(("127.0.0.1", ports[0]))
+
+
+def test_no_port_is_handed_out_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SeaweedFS takes eight ports; it was once given the same free port for its volume server
+    and its filer and died at start. A process never gets the same port twice, even when the
+    random draw repeats itself."""
+    import random
+
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    same_draw = random.SystemRandom().sample(range(20000, low), 200)
+    monkeypatch.setattr(random.SystemRandom, "sample", lambda self, population, k: same_draw)
+    ports = [service.free_port() for _ in range(8)]
+    assert len(set(ports)) == 8, ports
+    assert service.port_or_free(ports[0]) != ports[0]  # free, but already given to a server
+
+
+def test_a_seaweedfs_that_dies_at_start_says_why(tmp_path: Path) -> None:
+    """A SeaweedFS given a port that is taken exits at start; the error carries weed's own
+    fatal line instead of only pointing at a log folder."""
+    from infra.local.seaweedfs import SeaweedS3
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        server = SeaweedS3(tmp_path, "clip-test-key", "clip-test-secret-0123456789")
+        server.command()  # chooses the ports
+        server.ports["filer.port"] = taken
+        with pytest.raises(RuntimeError, match=f"port {taken} for Filer .* is not available"):
+            server.start(timeout_s=30)
+    server.stop()
