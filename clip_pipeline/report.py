@@ -33,12 +33,13 @@ def print_run_summary(summary: dict[str, Any]) -> None:
     table.add_row("model", f"{reg['model_uri']}")
     alias = "champion" if promo["promote"] else f"not promoted: {promo['reason']}"
     table.add_row("alias", f"{alias}" + (f" ({promo['reason']})" if promo["promote"] else ""))
-    for key in ("top1", "top5", "mean_per_class_recall", "chance_top1", "n_classes"):
-        value = metrics.get(f"zeroshot_heldout_{key}")
-        if value is not None:
-            table.add_row(
-                f"zero-shot {key}", f"{value:.4f}" if key != "n_classes" else f"{value:.0f}"
-            )
+    styles = (("Twemoji", "zeroshot_heldout_twemoji"), ("OpenMoji", "zeroshot_heldout"))
+    for style, prefix in styles:
+        for key in ("top1", "top5", "chance_top1", "n_classes"):
+            value = metrics.get(f"{prefix}_{key}")
+            if value is not None:
+                shown = f"{value:.4f}" if key != "n_classes" else f"{value:.0f}"
+                table.add_row(f"zero-shot {style} {key}", shown)
     for key in ("image_to_text_r1", "text_to_image_r1", "image_to_text_r5"):
         value = metrics.get(f"retrieval_val_{key}")
         if value is not None:

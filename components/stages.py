@@ -31,6 +31,7 @@ from components.artifacts import (
     VALIDATION,
     Artifact,
 )
+from components.model.heldout_metrics import probed_split
 from components.settings import (
     BuildInputs,
     ConfigError,
@@ -142,6 +143,7 @@ TRAIN = Stage(
         "evaluate.every_steps",
         "evaluate.probe_images",
         "evaluate.templates",
+        "evaluate.gate_metric",  # its held-out split is the one probed
     ),
     (CORPUS, VALIDATION),
     (MODEL, TRAINING_RUN, TRAINING_HISTORY),
@@ -159,6 +161,7 @@ TRAIN = Stage(
             every_steps=s.evaluate.every_steps,
             images=s.evaluate.probe_images,
             templates=s.evaluate.templates,
+            split=probed_split(s.evaluate.gate_metric),
         ),
     ),
 )
@@ -231,6 +234,7 @@ def check_settings(settings: Settings) -> None:
             f"{settings.model.tokenizer!r} do not match: a minilm tower takes 'wordpiece', "
             "the others do not"
         )
+    _check_gate_split(settings)
     for key, templates in (
         ("evaluate.templates", settings.evaluate.templates),
         ("train.caption_templates", settings.train.caption_templates),
@@ -240,3 +244,24 @@ def check_settings(settings: Settings) -> None:
                 resolve_templates(templates)
         except ValueError as err:
             raise ConfigError(f"{key}: {err}") from err
+
+
+def _check_gate_split(settings: Settings) -> None:
+    """A gate on an extra held-out style needs that style in the corpus (else the evaluation
+    has no such metric and every registration would fail at the end)."""
+    from components.data.corpus.splits import HELDOUT, PACKAGE_STYLES, heldout_split
+    from components.model.heldout_metrics import per_image_metric
+
+    scored = per_image_metric(settings.evaluate.gate_metric)
+    if scored is None or scored[0] == HELDOUT:
+        return
+    held_out = {
+        heldout_split(PACKAGE_STYLES.get(spec.rpartition("@")[0] or spec, ""))
+        for spec in settings.data.extra_heldout_packages
+    }
+    if scored[0] not in held_out:
+        raise ConfigError(
+            f"evaluate.gate_metric {settings.evaluate.gate_metric} scores the {scored[0]} split, "
+            f"but data.extra_heldout_packages ({settings.data.extra_heldout_packages or 'empty'}) "
+            "holds no such style: add its package, or gate on zeroshot_heldout_top1 (OpenMoji)"
+        )

@@ -64,7 +64,10 @@ LOADERS: dict[str, Loader] = {
 MAX_WORKERS = 8
 # DataConfig keys that are off when empty; left out of the card then, so that turning nothing
 # on leaves the default corpus byte-identical to one built before these keys existed
-OPTIONAL_KEYS = ("extra_train_packages", "user_sources", "user_roots", "debian_sources", "output")
+OPTIONAL_KEYS = (
+    "extra_train_packages", "extra_heldout_packages", "user_sources", "user_roots",
+    "debian_sources", "output",
+)  # fmt: skip
 # keys that only mean something with debian_sources on: left out of the card otherwise
 DEBIAN_ONLY_KEYS = ("debian_max_images_per_source", "label_set_max_per_class")
 USER_ONLY_KEYS = ("max_stored_side",)
@@ -98,19 +101,19 @@ def _load(spec: str, sources_dir: Path, include_skin_tones: bool) -> tuple[list[
 
 
 def _load_extra_styles(
-    cfg: DataConfig, sources_dir: Path, taken: set[str]
+    cfg: DataConfig, sources_dir: Path, taken: set[str], packages: list[str], role: str
 ) -> tuple[list[SourceImage], list[dict[str, Any]]]:
-    """Images of every extra training package; each must be a style not already in the corpus
-    (training on the held-out style would void the zero-shot test)."""
+    """Images of every extra training (or held-out) package; each must be a style not already
+    in the corpus (training on a held-out style would void its zero-shot test)."""
     images: list[SourceImage] = []
     provenance: list[dict[str, Any]] = []
-    for spec in cfg.extra_train_packages:
+    for spec in packages:
         loaded, source = _load(spec, sources_dir, cfg.include_skin_tones)
         styles = {image.source for image in loaded}
         if styles & taken:
             raise DataSourceError(
-                f"extra training package {spec} draws the {', '.join(sorted(styles & taken))} "
-                "style the corpus already has; list each style once, never the held-out one"
+                f"extra {role} package {spec} draws the {', '.join(sorted(styles & taken))} "
+                "style the corpus already has; list each style once: trained on or held out"
             )
         taken |= styles
         images += loaded
@@ -243,9 +246,14 @@ def build_corpus(
     heldout, heldout_source = _load(cfg.heldout_package, sources_dir, cfg.include_skin_tones)
     sources: dict[str, Any] = {"train": train_source, "heldout": heldout_source}
     taken = {image.source for image in [*train, *heldout]}
-    extra, sources["extra_train"] = _load_extra_styles(cfg, sources_dir, taken)
+    extra, sources["extra_train"] = _load_extra_styles(
+        cfg, sources_dir, taken, cfg.extra_train_packages, "training"
+    )
+    more_heldout, sources["extra_heldout"] = _load_extra_styles(
+        cfg, sources_dir, taken, cfg.extra_heldout_packages, "held-out"
+    )
     debian, sources["debian"] = load_debian_sources(cfg, workers)
-    planned = plan_samples(cfg, train, heldout, extra, debian)
+    planned = plan_samples(cfg, train, heldout, extra, debian, more_heldout)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))

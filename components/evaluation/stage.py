@@ -1,8 +1,9 @@
 """The evaluate stage, CLIP_benchmark-style.
 
-- zero-shot classification with prompt ensembles: the held-out OpenMoji style over every concept
-  name, and each zero-shot label set the corpus holds (Fashion-MNIST, flags, playing cards; the
-  opt-in Debian sources) with its own templates: top-1, top-5, mean per-class recall;
+- zero-shot classification with prompt ensembles: each held-out style (OpenMoji; Twemoji, the
+  gate by default) over every concept name, flags and the rest also apart; each zero-shot
+  label set the corpus holds (Fashion-MNIST, flags, playing cards; the opt-in Debian sources)
+  with its own templates: top-1, top-5, mean per-class recall;
 - retrieval recall@1/5/10 both ways on the held-out concepts' caption pairs;
 - a linear probe on frozen image features of each label set (C swept on a validation split);
 - figures: prediction grid, retrieval examples, and per label set a confusion matrix and
@@ -79,12 +80,24 @@ class _Evaluator:
         return labels, targets, ZERO_SHOT_SCALE * features @ classes.T, features
 
 
-def _heldout_style(ev: _Evaluator) -> dict[str, float]:
-    """The OpenMoji style, never trained on, over every concept name; plus a prediction grid."""
+def _heldout_styles(ev: _Evaluator) -> dict[str, float]:
+    """Every held-out style the corpus holds (data.heldout_package's, the extra ones)."""
+    from components.data.corpus.splits import HELDOUT_SPLITS
+
+    metrics: dict[str, float] = {}
+    for split in HELDOUT_SPLITS:
+        samples = ev.split(split)
+        if samples:
+            metrics |= _heldout_style(ev, split, samples)
+    return metrics
+
+
+def _heldout_style(ev: _Evaluator, split: str, samples: list) -> dict[str, float]:
+    """A style never trained on, over every concept name of its split; plus a prediction grid."""
     from components.evaluation.plots import prediction_grid_plot
+    from components.model.heldout_metrics import metric_prefix
     from components.model.zeroshot import classification_metrics
 
-    samples = ev.split("heldout_style")
     labels, targets, logits, _ = ev.zero_shot(samples, resolve_templates(ev.cfg.evaluate.templates))
     metrics = classification_metrics(logits, targets)
     shown = torch.randperm(len(samples), generator=torch.Generator().manual_seed(0))[:16]
@@ -97,14 +110,17 @@ def _heldout_style(ev: _Evaluator) -> dict[str, float]:
             [(labels[j], float(p)) for p, j in zip(top.values[i], top.indices[i], strict=True)]
             for i in shown
         ],
-        f"zero-shot on the held-out OpenMoji style ({len(labels)} concept names)",
-        ev.plots / "heldout_predictions.png",
+        f"zero-shot on the held-out style, {split} ({len(labels)} concept names)",
+        ev.plots / f"{split.replace('_style', '')}_predictions.png",
     )
-    found = {f"zeroshot_heldout_{k}": v for k, v in metrics.items()}
-    return found | _flags_apart(samples, logits, targets)
+    prefix = metric_prefix(split)
+    found = {f"{prefix}_{k}": v for k, v in metrics.items()}
+    return found | _flags_apart(prefix, samples, logits, targets)
 
 
-def _flags_apart(samples, logits: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+def _flags_apart(
+    prefix: str, samples, logits: torch.Tensor, targets: torch.Tensor
+) -> dict[str, float]:
     """Top-1/5 of the flags and of everything else, each among every concept name: flags are
     about an eighth of the emoji and look alike in every style (a coloured rectangle), so a
     model can score on them while learning little else; the split shows which it did."""
@@ -114,7 +130,7 @@ def _flags_apart(samples, logits: torch.Tensor, targets: torch.Tensor) -> dict[s
     found = {}
     for name, chosen in (("flags", flags), ("nonflags", ~flags)):
         if chosen.any():
-            key = f"zeroshot_heldout_{name}"
+            key = f"{prefix}_{name}"
             found[f"{key}_top1"] = hits[chosen, :1].any(dim=1).float().mean().item()
             found[f"{key}_top5"] = hits[chosen].any(dim=1).float().mean().item()
             found[f"{key}_n_samples"] = float(chosen.sum())
@@ -188,7 +204,7 @@ def evaluate(
     ev = _Evaluator(cfg, model_dir)
     if ev.plots.exists():
         shutil.rmtree(ev.plots)  # only this evaluation's figures
-    metrics = _heldout_style(ev) | _label_sets(ev) | _retrieval(ev)
+    metrics = _heldout_styles(ev) | _label_sets(ev) | _retrieval(ev)
 
     path = METRICS.path(cfg.paths.workdir)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -171,23 +171,25 @@ def _paired(cfg: RegistryInputs, challenger: Any, champion: Any) -> tuple[Any, s
 
     from components.artifacts import VALIDATION
     from components.data.errors import DataSourceError
+    from components.model.heldout_metrics import per_image_metric
     from components.registry.paired_bootstrap import paired_difference
-    from components.registry.rescore import evaluation_images, top_k, version_hits
+    from components.registry.rescore import evaluation_images, version_hits
     from components.tracking.lineage import manifest_sha256
 
-    k = top_k(cfg.gate_metric)
-    if k is None:
+    scored = per_image_metric(cfg.gate_metric)
+    if scored is None:
         return None, f"{cfg.gate_metric} is not a mean of per-image hits"
+    split, k = scored
     data_dir = cfg.paths.data
     if challenger.tags.get("data_manifest_sha256") != manifest_sha256(data_dir):
         return None, f"the corpus in {data_dir} is not the one the challenger was evaluated on"
     name = cfg.registry.model_name
     try:
         data = evaluation_images(
-            data_dir, cfg.tracking.services.s3, VALIDATION.path(cfg.paths.workdir)
+            data_dir, cfg.tracking.services.s3, VALIDATION.path(cfg.paths.workdir), split
         )
         if not data.images:
-            return None, "the corpus has no held-out images"
+            return None, f"the corpus has no {split} images"
         hits = [
             version_hits(f"models:/{name}/{v.version}", data, k) for v in (challenger, champion)
         ]

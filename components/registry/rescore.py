@@ -9,7 +9,6 @@ both: nothing of the champion's packaged code is imported into this process.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,35 +17,29 @@ from typing import Any
 
 import numpy as np
 
-# the gate metrics that are a mean of per-image hits: zero-shot top-k on the held-out style
-PER_IMAGE_METRIC = re.compile(r"^zeroshot_heldout_top(\d+)$")
-HELDOUT = "heldout_style"
 BATCH = 256  # images scored at a time
 
 
 @dataclass(frozen=True)
 class EvaluationImages:
-    """The held-out images of the workdir's corpus (the quarantine excluded), their concepts,
-    and every concept name as the candidate labels, as the evaluate stage scores them."""
+    """One held-out split's images of the workdir's corpus (the quarantine excluded), their
+    concepts, and every concept name of the split as the candidate labels, as the evaluate
+    stage scores them."""
 
     images: list[bytes]
     targets: np.ndarray  # [N] index into labels
     labels: list[str]
 
 
-def top_k(gate_metric: str) -> int | None:
-    """zeroshot_heldout_top5 -> 5; None for a metric that is not per-image hits."""
-    found = PER_IMAGE_METRIC.match(gate_metric)
-    return int(found.group(1)) if found else None
-
-
-def evaluation_images(data_dir: Path, s3: Any, validation_dir: Path) -> EvaluationImages:
+def evaluation_images(
+    data_dir: Path, s3: Any, validation_dir: Path, split: str
+) -> EvaluationImages:
     from components.data.corpus.location import CorpusLocation
     from components.data.corpus.reader import read_split
     from components.validation.quarantine import load_quarantined_ids
 
     samples = read_split(
-        CorpusLocation.of(data_dir, s3), HELDOUT, exclude_ids=load_quarantined_ids(validation_dir)
+        CorpusLocation.of(data_dir, s3), split, exclude_ids=load_quarantined_ids(validation_dir)
     )
     labels = sorted({s.concept for s in samples})
     targets = np.array([labels.index(s.concept) for s in samples], dtype=np.int64)

@@ -39,6 +39,10 @@ class DataConfig(_Frozen):
     # styles of the same concepts (npm specs, e.g. emoji-datasource-twitter@16.0.0), and the
     # user's own image-text data (CSV/parquet tables or WebDataset shards, local or s3://).
     extra_train_packages: list[str] = Field(default_factory=list)
+    # more held-out styles of the selected concepts, never trained on: each its own split
+    # heldout_<style> (e.g. emoji-datasource-twitter@16.0.0 -> heldout_twemoji) and metrics
+    # zeroshot_heldout_<style>_*
+    extra_heldout_packages: list[str] = Field(default_factory=list)
     user_sources: list[str] = Field(default_factory=list)
     # Where a user table's image references may point: local folders and s3:// prefixes. Empty:
     # each table's own folder (or S3 prefix). Anything else is refused as outside_root, unread.
@@ -111,7 +115,7 @@ class ValidateConfig(SampleLimits):
     # source is a deliberate change, so an unknown one stops the gate).
     known_splits: tuple[str, ...] = Field(
         default=(
-            "train", "val", "heldout_style",
+            "train", "val", "heldout_style", "heldout_twemoji",
             "zeroshot_fashion_mnist", "zeroshot_flags", "zeroshot_playing_cards",
         ),
         min_length=1,

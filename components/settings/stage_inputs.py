@@ -57,6 +57,7 @@ class ProbeInputs(_Frozen):
     every_steps: int | None = None
     images: int = 256
     templates: list[str] | str = "emoji"
+    split: str = "heldout_style"  # the gate metric's held-out split
 
 
 class TrainInputs(_Frozen):

@@ -190,7 +190,7 @@ def build_loop_config(cfg: TrainInputs):  # -> (LoopConfig, CLIP, tokenizer)
     if cfg.probe.every_steps:
         templates = resolve_templates(cfg.probe.templates)
         probe = probe_set(corpus, exclude, cfg.probe.every_steps, cfg.probe.images, templates,
-                          cfg.train.seed)  # fmt: skip
+                          cfg.train.seed, cfg.probe.split)  # fmt: skip
     loop = LoopConfig(
         train=cfg.train,
         model=model.config,

@@ -1,8 +1,9 @@
-"""Zero-shot during training: a fixed subset of the held-out style, scored every few steps.
+"""Zero-shot during training: a fixed subset of a held-out style, scored every few steps.
 
 The driver picks the subset once (`probe_set`): `evaluate.probe_images` samples of the
-held-out split, chosen by a seeded hash of their ids so that they spread over the whole code
-space (the split's first ids would be mostly flags), minus the quarantined ones. Every
+held-out split the gate metric measures (heldout_twemoji by default), chosen by a seeded
+hash of their ids so that they spread over the whole code space (the split's first ids
+would be mostly flags), minus the quarantined ones. Every
 `evaluate.every_steps` steps rank 0 encodes them and the prompts of their own concepts with
 the model as it is (eval mode, no gradients, every module's mode restored after) and logs
 `zeroshot_probe/top1` and `top5`: curves in MLflow beside the loss. It is a proxy of the
@@ -19,8 +20,6 @@ from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-
-HELDOUT = "heldout_style"
 
 
 class ProbeSet(BaseModel):
@@ -45,15 +44,16 @@ def probe_set(
     images: int,
     templates: list[str],
     seed: int,
+    split: str = "heldout_style",
 ) -> ProbeSet | None:
-    """The probe's subset of the held-out split (bounded by the held-out package, not by the
-    corpus: it is read whole here, once); None when the corpus has no held-out split."""
+    """The probe's subset of a held-out split (bounded by the held-out package, not by the
+    corpus: it is read whole here, once); None when the corpus has no such split."""
     from components.data.corpus.manifest import shard_counts
     from components.data.corpus.reader import read_split
 
-    if not shard_counts(corpus, HELDOUT):
+    if not shard_counts(corpus, split):
         return None
-    samples = read_split(corpus, HELDOUT, exclude_ids=exclude)
+    samples = read_split(corpus, split, exclude_ids=exclude)
     chosen = sorted(samples, key=lambda s: _order(seed, s.id))[:images]
     if not chosen:
         return None

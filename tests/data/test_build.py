@@ -85,8 +85,11 @@ def test_splits_are_by_concept(corpus) -> None:
     assert by_split["train"] and by_split["val"] and by_split["heldout_style"]
     assert not by_split["train"] & by_split["val"]
     assert by_split["heldout_style"] == by_split["train"] | by_split["val"]
+    assert by_split["heldout_twemoji"] == by_split["heldout_style"]  # both held-out styles
     sources = {row["split"]: row["source"] for row in rows}
-    assert sources == {"train": "noto", "val": "noto", "heldout_style": "openmoji"}
+    assert sources == {
+        "train": "noto", "val": "noto", "heldout_style": "openmoji", "heldout_twemoji": "twemoji"
+    }  # fmt: skip
 
 
 def test_training_shards_are_random_samples_of_the_concepts(corpus) -> None:

@@ -63,14 +63,16 @@ def test_every_label_set_is_scored_with_its_own_templates(evaluated):
     assert written == pytest.approx(metrics)
 
 
-def test_the_held_out_style_is_also_scored_flags_apart(evaluated):
+def test_each_held_out_style_is_also_scored_flags_apart(evaluated):
+    """OpenMoji (heldout_style) and Twemoji (heldout_twemoji, the default gate) both."""
     _, metrics, _ = evaluated
-    parts = {name: metrics[f"zeroshot_heldout_{name}_n_samples"] for name in ("flags", "nonflags")}
-    assert parts["flags"] >= 1 and parts["nonflags"] >= 1
-    assert sum(parts.values()) == metrics["zeroshot_heldout_n_samples"]
-    for k in ("top1", "top5"):  # the two parts' hits are the whole's
-        hits = sum(metrics[f"zeroshot_heldout_{name}_{k}"] * n for name, n in parts.items())
-        assert hits == pytest.approx(metrics[f"zeroshot_heldout_{k}"] * sum(parts.values()))
+    for style in ("zeroshot_heldout", "zeroshot_heldout_twemoji"):
+        parts = {name: metrics[f"{style}_{name}_n_samples"] for name in ("flags", "nonflags")}
+        assert parts["flags"] >= 1 and parts["nonflags"] >= 1, style
+        assert sum(parts.values()) == metrics[f"{style}_n_samples"]
+        for k in ("top1", "top5"):  # the two parts' hits are the whole's
+            hits = sum(metrics[f"{style}_{name}_{k}"] * n for name, n in parts.items())
+            assert hits == pytest.approx(metrics[f"{style}_{k}"] * sum(parts.values()))
 
 
 def test_linear_probe_learns_from_frozen_features(evaluated):
@@ -88,6 +90,7 @@ def test_figures_exist_decode_and_reach_mlflow(evaluated):
     names = {p.name for p in plots.glob("*.png")}
     expected = {
         "heldout_predictions.png",
+        "heldout_twemoji_predictions.png",
         "retrieval_examples.png",
         "fashion_mnist_confusion.png",
         "fashion_mnist_per_class_recall.png",

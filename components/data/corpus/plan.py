@@ -14,6 +14,7 @@ from components.data.corpus.splits import (
     VAL,
     choose_val,
     content_split,
+    heldout_split,
     select_concepts,
 )
 from components.data.errors import DataSourceError
@@ -49,12 +50,14 @@ def plan_samples(
     heldout: list[SourceImage],
     extra_train: Sequence[SourceImage] = (),
     debian: Sequence[PlannedSample] = (),
+    extra_heldout: Sequence[SourceImage] = (),
 ) -> list[PlannedSample]:
     """Every sample to build, with its split and concept name, sorted by (split, id).
 
     Concepts are those the training and held-out packages share (capped by max_concepts);
     `extra_train` styles of a selected concept go to that concept's split (train or val), so a
-    val concept is never trained on in any style. `debian` samples come planned already. The
+    val concept is never trained on in any style; `extra_heldout` styles of a selected concept
+    go to their style's own held-out split. `debian` samples come planned already. The
     user's samples are not planned here: they stream into shards of their own (build.py).
     """
     bases = {image.code: image for image in train if image.code == image.base_code}
@@ -66,15 +69,25 @@ def plan_samples(
         )
     selected = set(select_concepts(shared, cfg.max_concepts, cfg.seed))
     val = choose_val(selected, cfg.val_fraction, cfg.seed)
-    planned = [
-        PlannedSample(image, VAL if image.base_code in val else TRAIN, bases[image.base_code].name)
-        for image in [*train, *extra_train]
-        if image.base_code in selected
-    ] + [
-        PlannedSample(image, HELDOUT, bases[image.base_code].name)
-        for image in heldout
-        if image.base_code in selected
-    ]
+    planned = (
+        [
+            PlannedSample(
+                image, VAL if image.base_code in val else TRAIN, bases[image.base_code].name
+            )
+            for image in [*train, *extra_train]
+            if image.base_code in selected
+        ]
+        + [
+            PlannedSample(image, HELDOUT, bases[image.base_code].name)
+            for image in heldout
+            if image.base_code in selected
+        ]
+        + [
+            PlannedSample(image, heldout_split(image.source), bases[image.base_code].name)
+            for image in extra_heldout
+            if image.base_code in selected
+        ]
+    )
     planned += debian
     repeated = [sample_id for sample_id, n in Counter(p.id for p in planned).items() if n > 1]
     if repeated:

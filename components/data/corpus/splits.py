@@ -2,7 +2,8 @@
 
 `train` and `val` hold the training style (val concepts are never trained on: retrieval); a
 concept's split is a seeded hash of its code alone, so adding data never moves one;
-`heldout_style` holds every selected concept in the other style (zero-shot on an unseen style).
+`heldout_style` holds every selected concept in the other style (zero-shot on an unseen style);
+each extra held-out style has a split of its own, `heldout_<style>` (data.extra_heldout_packages).
 User samples have no shared concepts, so each goes to train or val by a hash of its image.
 """
 
@@ -19,7 +20,23 @@ ZEROSHOT_FASHION = "zeroshot_fashion_mnist"
 ZEROSHOT_FLAGS = "zeroshot_flags"
 ZEROSHOT_CARDS = "zeroshot_playing_cards"
 ZEROSHOT_SPLITS = (ZEROSHOT_FASHION, ZEROSHOT_FLAGS, ZEROSHOT_CARDS)
-SPLITS = (TRAIN, VAL, HELDOUT, *ZEROSHOT_SPLITS)
+# the emoji packages a reader exists for -> their style (the samples' source); any style but
+# the training one may be held out
+PACKAGE_STYLES = {
+    "emoji-datasource-google": "noto",
+    "emoji-datasource-twitter": "twemoji",
+    "openmoji": "openmoji",
+}
+STYLES = tuple(PACKAGE_STYLES.values())
+
+
+def heldout_split(style: str) -> str:
+    """The split of an extra held-out style: twemoji -> heldout_twemoji."""
+    return f"heldout_{style}"
+
+
+HELDOUT_SPLITS = (HELDOUT, *(heldout_split(style) for style in STYLES))
+SPLITS = (TRAIN, VAL, *HELDOUT_SPLITS, *ZEROSHOT_SPLITS)
 
 
 def _spread(categories: dict[str, str], rng: random.Random) -> list[str]:

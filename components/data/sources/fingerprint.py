@@ -81,7 +81,8 @@ def source_fingerprint(cfg: DataConfig, s3: S3Access | None = None) -> dict[str,
     """One entry per source, named by kind and location. Raises DataSourceError when an S3
     store cannot be listed (the caller must then not reuse a cached corpus)."""
     found: dict[str, str] = {}
-    for spec in [cfg.train_package, cfg.heldout_package, *cfg.extra_train_packages]:
+    packages = [cfg.train_package, cfg.heldout_package, *cfg.extra_train_packages]
+    for spec in packages + cfg.extra_heldout_packages:
         found[f"npm {spec}"] = spec
     for name in cfg.debian_sources:
         for _, package in DEBIAN_SOURCES[name].needs:
