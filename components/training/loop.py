@@ -151,6 +151,7 @@ def _data_stream(loop, plan, rank: int, start_step: int):
         cfg.data_cpus_per_worker,
         name=f"clip-ingest-{loop.mlflow_run_id or 'run'}-rank{rank}",
         captions=loop.captions(),
+        rows_per_read=loop.buffer_rows(),
     )
     batches = local_batches(plan, rank, start_step, rows)  # `stream` has started reading
     return ((step, b["image"], b["tokens"], waited) for step, b, waited in batches)

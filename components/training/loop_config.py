@@ -46,7 +46,7 @@ class LoopConfig(BaseModel):
     def stream_plan(self, world: int) -> StreamPlan:
         """The run's data order for `world` workers (the shuffle window from the buffer's MiB)."""
         cfg = self.train
-        window = int(cfg.shuffle_buffer_mb * 2**20) // (3 * self.image_size**2)
+        window = self.buffer_rows()
         return StreamPlan(
             {shard: kept for shard, (kept, _) in self.shards.items()},
             cfg.seed,
@@ -56,6 +56,10 @@ class LoopConfig(BaseModel):
             cfg.samples_per_epoch,
             window,
         )
+
+    def buffer_rows(self) -> int:
+        """Decoded images train.shuffle_buffer_mb holds: the most a window, or a read, holds."""
+        return int(self.train.shuffle_buffer_mb * 2**20) // (3 * self.image_size**2)
 
     def captions(self) -> CaptionTemplates:
         return CaptionTemplates(self.caption_templates, self.train.caption_template_p)

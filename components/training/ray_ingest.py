@@ -22,11 +22,14 @@ from typing import Any
 import numpy as np
 
 from components.data.corpus.location import CorpusLocation
+from components.data.corpus.splits import STYLES
 from components.data.corpus.webdataset import image_part, iter_shard
 from components.model.preprocess import ImageTransform
 from components.training.shard_plan import Piece
 
 ROWS_PER_BLOCK = 256  # samples per block a read task yields: a block stays a few MB
+# the samples whose captions may be templated: the emoji styles, whose concept is a name
+TEMPLATED_SOURCES = frozenset(STYLES)
 
 
 def _sample_rng(seed: int, pass_index: int, key: str, what: str) -> random.Random:
@@ -37,14 +40,17 @@ def _sample_rng(seed: int, pass_index: int, key: str, what: str) -> random.Rando
 class CaptionTemplates:
     """Training captions that are, with probability `p`, a template filled with the sample's
     concept name ("an icon of {}.") instead of one of its captions: the words of evaluation's
-    prompts are then words the model has seen (train.caption_templates)."""
+    prompts are then words the model has seen (train.caption_templates). Only the emoji
+    styles' samples (TEMPLATED_SOURCES) are templated: a user's photo keeps its own caption."""
 
     templates: tuple[str, ...] = ()
     p: float = 0.0
 
-    def pick(self, captions: list[str], concept: str, rng: random.Random) -> str:
-        # with no templates, exactly the draws of a run without them: the same captions
-        if self.templates and rng.random() < self.p:
+    def pick(
+        self, captions: list[str], concept: str, rng: random.Random, source: str = "noto"
+    ) -> str:
+        # with no templates, or another source, exactly the draws of a run without them
+        if self.templates and source in TEMPLATED_SOURCES and rng.random() < self.p:
             return self.templates[rng.randrange(len(self.templates))].format(concept)
         return captions[rng.randrange(len(captions))]
 
@@ -81,7 +87,8 @@ def read_piece(
             rows["key"].append(key)
             rows["image"].append(image[1])
             concept = meta.get("concept") or meta["captions"][0]
-            rows["caption"].append(captions.pick(meta["captions"], concept, rng))
+            source = meta.get("source", "")
+            rows["caption"].append(captions.pick(meta["captions"], concept, rng, source))
             rows["pass"].append(piece.pass_index)
             taken += 1
             if len(rows["key"]) == ROWS_PER_BLOCK or taken == piece.take:
@@ -261,9 +268,39 @@ class WindowReader:
         _use_reservation(group)
         self.args = (location, excluded, transform, tokenizer, seed, captions)
 
-    def read(self, pieces: list[Piece]) -> dict[str, np.ndarray]:
+    def read(self, windows: list[list[Piece]]) -> dict[str, np.ndarray]:
+        """Consecutive windows in one execution, as one batch (`split_read` cuts it back)."""
         location, excluded, transform, tokenizer, seed, captions = self.args
+        pieces = [piece for window in windows for piece in window]
         return _window_rows(location, pieces, excluded, transform, tokenizer, seed, captions)
+
+
+def group_windows(windows: list[list[Piece]], rows_per_read: int) -> list[list[list[Piece]]]:
+    """Consecutive windows read by one Ray Data execution, up to `rows_per_read` samples (the
+    shuffle buffer's budget) each; the first alone, so the first step waits for one window.
+
+    An execution costs about a second of CPU whatever it reads, and a window is at most one
+    pass of a rank's data: a small corpus trained for many epochs (the default: 100 passes of
+    907 samples a rank) would otherwise pay it every few steps."""
+    groups: list[list[list[Piece]]] = []
+    rows = 0
+    for index, window in enumerate(windows):
+        size = sum(piece.take for piece in window)
+        if index <= 1 or rows + size > rows_per_read:
+            groups.append([])
+            rows = 0
+        groups[-1].append(window)
+        rows += size
+    return groups
+
+
+def split_read(rows: dict[str, np.ndarray], windows: list[list[Piece]]):
+    """One read's batch -> each window's rows (views: no copy)."""
+    start = 0
+    for window in windows:
+        end = start + sum(piece.take for piece in window)
+        yield {column: values[start:end] for column, values in rows.items()}
+        start = end
 
 
 def stream(
@@ -276,15 +313,17 @@ def stream(
     cpus: int = 1,
     name: str | None = None,
     captions: CaptionTemplates = NO_TEMPLATES,
+    rows_per_read: int = 0,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Each window's prepared samples, in the plan's order, as one numpy batch per window.
 
-    A window is one Ray Data execution on `cpus` CPUs reserved for this stream (under `name`,
-    one per run and rank, so a restarted worker finds its predecessor's reservation), run by a
-    reader actor on this node one window ahead of the steps: the first read starts now, while
-    the model is built. Ray Data's executor runs only while a window is being read, then
-    finishes. (One execution for the whole run kept its scheduling loop busy for the whole
-    run: on 2 cores it slowed each step of the default profile from 1.4 to 2.6 s.)"""
+    Consecutive windows up to `rows_per_read` samples (0: one window) are one Ray Data
+    execution on `cpus` CPUs reserved for this stream (under `name`, one per run and rank, so
+    a restarted worker finds its predecessor's reservation), run by a reader actor on this node
+    one read ahead of the steps: the first read starts now, while the model is built. Ray
+    Data's executor runs only while a read is under way, then finishes. (One execution for the
+    whole run kept its scheduling loop busy for the whole run: on 2 cores it slowed each step
+    of the default profile from 1.4 to 2.6 s.)"""
     import ray
     from ray.util.placement_group import remove_placement_group
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -299,20 +338,22 @@ def stream(
     def new_reader():
         return actor.remote(*args, seed, captions)
 
+    reads = group_windows(windows, rows_per_read)
     reader = new_reader()
-    pending = reader.read.remote(windows[0])
+    pending = reader.read.remote(reads[0])
 
     def consume() -> Iterator[dict[str, np.ndarray]]:
         nonlocal reader, pending
         try:
-            for index in range(len(windows)):
+            for index, read in enumerate(reads):
                 rows = ray.get(pending)
-                if index + 1 < len(windows):
+                if index + 1 < len(reads):
                     if (index + 1) % RECYCLE_EVERY == 0:
                         ray.kill(reader)
                         reader = new_reader()
-                    pending = reader.read.remote(windows[index + 1])
-                yield rows
+                    pending = reader.read.remote(reads[index + 1])
+                yield from split_read(rows, read)
+                del rows  # the read's memory goes before the next is taken
         finally:
             ray.kill(reader)
             remove_placement_group(group)

@@ -38,11 +38,12 @@ def _train_tokenizer(cfg: TrainInputs, corpus, exclude: set[str], templates: tup
     from components.data.corpus.manifest import split_captions, split_concepts
     from components.model.config import load_config
     from components.model.tokenizers import build_tokenizer
+    from components.training.ray_ingest import TEMPLATED_SOURCES
 
     text_cfg = load_config(cfg.model.name).text_cfg
     captions = split_captions(corpus, "train", exclude)
     if templates:  # training shows them filled with concept names: their words must be known
-        concepts = split_concepts(corpus, "train", exclude)
+        concepts = split_concepts(corpus, "train", exclude, TEMPLATED_SOURCES)
         captions = itertools.chain(captions, (t.format(c) for c in concepts for t in templates))
     return build_tokenizer(cfg.model.tokenizer, captions, text_cfg, cfg.services.data_cache)
 

@@ -31,6 +31,17 @@ def test_templates_fill_the_concept_name_at_their_rate() -> None:
     assert always.pick(CAPTIONS, "grinning face", random.Random(0)) == "grinning face"
 
 
+def test_a_users_caption_is_never_templated() -> None:
+    """Templates fill a concept name; a user's sample (a photo, say) has no name but its
+    caption: it keeps its own caption, drawn exactly as without templates."""
+    always = CaptionTemplates(("an icon of {}.",), 1.0)
+    for seed in range(50):
+        before = CAPTIONS[random.Random(seed).randrange(len(CAPTIONS))]
+        for source in ("user", "tuxpaint", "openclipart"):
+            assert always.pick(CAPTIONS, CAPTIONS[0], random.Random(seed), source) == before
+        assert always.pick(CAPTIONS, "cat", random.Random(seed), "twemoji") == "an icon of cat."
+
+
 def test_an_unknown_template_set_is_refused_at_load() -> None:
     settings = load_settings("tiny", overrides={"train": {"caption_templates": "no-such-set"}})
     with pytest.raises(ConfigError, match="train.caption_templates: unknown template set"):

@@ -17,7 +17,7 @@ from components.data.corpus.manifest import shard_index
 from components.data.corpus.webdataset import write_shard
 from components.model.preprocess import eval_transform
 from components.model.tokenizer import WordTokenizer
-from components.training.ray_ingest import stream
+from components.training.ray_ingest import group_windows, stream
 from components.training.shard_plan import Piece
 
 SIDE = 8
@@ -97,6 +97,28 @@ def test_pieces_in_order_minus_the_quarantine(corpus: Path, local_ray) -> None:
     # the caption drawn is a function of (seed, pass, key): the same on a second read
     again = read()
     assert np.array_equal(np.concatenate([b["tokens"] for b in again]), tokens)
+
+
+def test_consecutive_windows_share_a_read_and_come_back_the_same(corpus: Path, local_ray) -> None:
+    """A small corpus trained for many passes: windows after the first are read together, up to
+    the buffer's rows, in one Ray Data execution, and handed out window by window exactly as
+    one read each would (keys, images, tokens)."""
+    location = CorpusLocation.of(corpus)
+    tok = _tokenizer().to_dict()
+    windows = [  # 4 passes of 2 + 3 samples, one window per pass
+        [Piece(p, "shards/s0.tar", 0, 2), Piece(p, "shards/s1.tar", 4, 3)] for p in range(4)
+    ]
+    assert [len(read) for read in group_windows(windows, 10)] == [1, 2, 1]  # first alone
+    assert [len(read) for read in group_windows(windows, 0)] == [1, 1, 1, 1]
+    alone, grouped = (
+        list(stream(location, windows, {}, eval_transform(SIDE), tok, 7, rows_per_read=rows))
+        for rows in (0, 10)
+    )
+    assert [len(b["key"]) for b in grouped] == [5, 5, 5, 5]
+    for one, other in zip(alone, grouped, strict=True):
+        assert one.keys() == other.keys()
+        for column in one:
+            assert np.array_equal(one[column], other[column]), column
 
 
 def test_a_shard_shorter_than_its_manifest_is_a_clear_error(corpus: Path, local_ray) -> None:

@@ -87,12 +87,16 @@ def split_captions(
 
 
 def split_concepts(
-    corpus: Corpus, split: str, exclude_ids: Collection[str] = frozenset()
+    corpus: Corpus,
+    split: str,
+    exclude_ids: Collection[str] = frozenset(),
+    sources: Collection[str] | None = None,
 ) -> Iterator[str]:
-    """Every sample's concept name of `split`, in id order, minus `exclude_ids`."""
+    """Every sample's concept name of `split`, in id order, minus `exclude_ids`; only those of
+    `sources` when given."""
     exclude_ids = frozenset(exclude_ids)
-    for row in _split_rows(corpus, split, ["concept"]):
-        if row["id"] not in exclude_ids:
+    for row in _split_rows(corpus, split, ["concept", "source"]):
+        if row["id"] not in exclude_ids and (sources is None or row["source"] in sources):
             yield row["concept"]
 
 
