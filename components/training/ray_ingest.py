@@ -276,17 +276,20 @@ class WindowReader:
 
 
 def group_windows(windows: list[list[Piece]], rows_per_read: int) -> list[list[list[Piece]]]:
-    """Consecutive windows read by one Ray Data execution, up to `rows_per_read` samples (the
-    shuffle buffer's budget) each; the first alone, so the first step waits for one window.
+    """Consecutive windows read by one Ray Data execution: the first alone, so the first step
+    waits for one window; then each read at most twice the one before, up to `rows_per_read`
+    samples (the shuffle buffer's budget), so a read is ready before the steps have used the
+    one before it (one read of the whole budget at once left the steps waiting a minute).
 
     An execution costs about a second of CPU whatever it reads, and a window is at most one
     pass of a rank's data: a small corpus trained for many epochs (the default: 100 passes of
     907 samples a rank) would otherwise pay it every few steps."""
     groups: list[list[list[Piece]]] = []
-    rows = 0
-    for index, window in enumerate(windows):
+    rows = cap = 0
+    for window in windows:
         size = sum(piece.take for piece in window)
-        if index <= 1 or rows + size > rows_per_read:
+        if not groups or rows + size > cap:
+            cap = min(max(2 * rows, size), rows_per_read) if groups else size
             groups.append([])
             rows = 0
         groups[-1].append(window)

@@ -110,6 +110,8 @@ def test_consecutive_windows_share_a_read_and_come_back_the_same(corpus: Path, l
     ]
     assert [len(read) for read in group_windows(windows, 10)] == [1, 2, 1]  # first alone
     assert [len(read) for read in group_windows(windows, 0)] == [1, 1, 1, 1]
+    many = windows * 8  # each read at most twice the one before, up to the budget
+    assert [len(read) for read in group_windows(many, 30)] == [1, 2, 4, 6, 6, 6, 6, 1]
     alone, grouped = (
         list(stream(location, windows, {}, eval_transform(SIDE), tok, 7, rows_per_read=rows))
         for rows in (0, 10)
