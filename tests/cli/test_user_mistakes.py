@@ -97,7 +97,7 @@ def test_a_stored_corpus_smaller_than_the_model_is_refused_before_ray(tmp_path) 
     card = {"images": {"width": {"min": 16}, "height": {"min": 16}}}
     (tmp_path / "data" / "card.json").write_text(json.dumps(card))
     proc = _run(tmp_path, ["train"])
-    _assert_one_line(proc, "stores 16 px images but model clip-small takes 32 px")
+    _assert_one_line(proc, "stores 16 px images but model clip-small-resnet takes 32 px")
     assert not (tmp_path / "artifacts" / "model").exists()
 
 
