@@ -217,6 +217,7 @@ def test_the_same_image_twice_is_a_duplicate(tmp_path, small_cfg) -> None:
 def test_card_leaves_out_optional_keys_that_are_off(corpus) -> None:
     _, card = corpus
     assert "user_sources" not in card["build"] and "extra_train_packages" not in card["build"]
-    assert set(card["sources"]) == {"train", "heldout"}
+    # Twemoji is held out by default (data.extra_heldout_packages): on, so in the card
+    assert set(card["sources"]) == {"train", "heldout", "extra_heldout"}
     meta = json.loads((corpus[0] / "card.json").read_text())
     assert meta == card
