@@ -250,13 +250,14 @@ def _check_gate_split(settings: Settings) -> None:
     """A gate on an extra held-out style needs that style in the corpus (else the evaluation
     has no such metric and every registration would fail at the end)."""
     from components.data.corpus.splits import HELDOUT, PACKAGE_STYLES, heldout_split
+    from components.data.sources.npm_packages import parse_spec
     from components.model.heldout_metrics import per_image_metric
 
     scored = per_image_metric(settings.evaluate.gate_metric)
     if scored is None or scored[0] == HELDOUT:
         return
     held_out = {
-        heldout_split(PACKAGE_STYLES.get(spec.rpartition("@")[0] or spec, ""))
+        heldout_split(PACKAGE_STYLES.get(parse_spec(spec)[0], ""))
         for spec in settings.data.extra_heldout_packages
     }
     if scored[0] not in held_out:
