@@ -6,6 +6,8 @@ import math
 
 import torch
 
+_FUSED_DEVICES = ("cpu", "cuda")  # where torch's fused AdamW runs
+
 
 def _decays(name: str, param: torch.Tensor) -> bool:
     # As open_clip: LayerNorm gains, biases, embeddings-as-vectors and logit_scale are not decayed.
@@ -18,8 +20,10 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
         {"params": [p for n, p in params if _decays(n, p)], "weight_decay": weight_decay},
         {"params": [p for n, p in params if not _decays(n, p)], "weight_decay": 0.0},
     ]
-    # The paper's betas and eps for ViT CLIP.
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    # The paper's betas and eps for ViT CLIP. Fused: one kernel over all tensors, the same
+    # update (a sixth of the time of the per-tensor loop on CPU; docs/results.md).
+    fused = all(p.is_floating_point() and p.device.type in _FUSED_DEVICES for _, p in params)
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6, fused=fused or None)
 
 
 def cosine_with_warmup(step: int, warmup_steps: int, total_steps: int) -> float:

@@ -73,6 +73,34 @@ def test_text_feature_is_taken_at_the_end_token_and_is_causal():
         assert not torch.allclose(model.encode_text(base), model.encode_text(changed_before))
 
 
+class _TextTower(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(tokens)
+
+
+def test_a_batch_is_encoded_only_up_to_its_last_end_token_with_the_same_features():
+    # encode_text skips the columns after the batch's last end token: a short caption gives the
+    # same feature alone (4 columns computed) as beside a caption that fills all 32
+    torch.manual_seed(0)
+    model = create_model("clip-tiny").eval()
+    short = torch.zeros(1, 32, dtype=torch.long)
+    short[0, :4] = torch.tensor([4094, 5, 6, 4095])
+    full = torch.randint(1, 4000, (1, 32))
+    full[0, 0], full[0, -1] = 4094, 4095
+    with torch.no_grad():
+        alone = model.encode_text(short)
+        together = model.encode_text(torch.cat([short, full]))
+        # a traced graph keeps all 32 columns: traced on the short caption, it still encodes both
+        traced = torch.jit.trace(_TextTower(model), short)(torch.cat([short, full]))
+    torch.testing.assert_close(alone, together[:1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(traced, together, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(together[0], together[1])
+
+
 def test_logit_scale_clamped_to_100():
     model = create_model("clip-tiny")
     with torch.no_grad():
