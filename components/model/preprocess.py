@@ -4,8 +4,9 @@ Ray Data's map_batches), evaluation, export and the served model all call it.
 - evaluation and serving: transparency composited onto white, the shorter side resized to the
   model's size (bicubic), then a center crop: the aspect ratio is kept, nothing is squashed;
 - training: the same, or, when `crop_scale` is set, a random resized crop (a box of that share
-  of the area and an aspect between 3/4 and 4/3, resized to the model's size); then, when set,
-  colour jitter (brightness, contrast and saturation each scaled by a factor drawn from
+  of the area and an aspect between 3/4 and 4/3, resized to the model's size; a share above 1
+  zooms out: the image smaller, framed in white, as styles with wide margins draw); then, when
+  set, colour jitter (brightness, contrast and saturation each scaled by a factor drawn from
   [1 - s, 1 + s], in that order) and grayscale with probability `grayscale_p`. Every draw comes
   from a generator the caller seeds per sample, so a resumed run augments the same way.
 
@@ -51,17 +52,35 @@ def _resize_center_crop(image: Image.Image, size: int) -> Image.Image:
 
 
 def _crop_box(width: int, height: int, scale: tuple[float, float], rng: random.Random):
-    """(left, top, w, h) of a random crop; the whole image's center square when no try fits."""
+    """(left, top, w, h) of a random crop; the whole image's center square when no try fits.
+    A share above 1 is a box larger than the image (a zoom out): it may start left of or above
+    the image and reach past it, and always holds the image's whole width or height."""
     area = width * height
     log_ratio = (math.log(_CROP_RATIO[0]), math.log(_CROP_RATIO[1]))
     for _ in range(_CROP_TRIES):
-        target = area * rng.uniform(*scale)
+        share = rng.uniform(*scale)
         ratio = math.exp(rng.uniform(*log_ratio))
-        w, h = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
+        w, h = round(math.sqrt(area * share * ratio)), round(math.sqrt(area * share / ratio))
+        if share > 1 and w > 0 and h > 0:
+            left = rng.randint(min(0, width - w), max(0, width - w))
+            return left, rng.randint(min(0, height - h), max(0, height - h)), w, h
         if 0 < w <= width and 0 < h <= height:
             return rng.randint(0, width - w), rng.randint(0, height - h), w, h
     side = min(width, height)
     return (width - side) // 2, (height - side) // 2, side, side
+
+
+def _resized_box(rgb: Image.Image, box: tuple[int, int, int, int], size: int) -> Image.Image:
+    """The box of `rgb` resized to size x size; what lies outside the image is white (the
+    corpus's background), so a zoom out shows the whole image smaller, framed in white."""
+    left, top, w, h = box
+    if left >= 0 and top >= 0 and left + w <= rgb.width and top + h <= rgb.height:
+        return rgb.resize(
+            (size, size), Image.Resampling.BICUBIC, box=(left, top, left + w, top + h)
+        )
+    canvas = Image.new("RGB", (w, h), WHITE[:3])
+    canvas.paste(rgb, (-left, -top))  # the part of the image inside the box
+    return canvas.resize((size, size), Image.Resampling.BICUBIC)
 
 
 def _jittered(rgb: Image.Image, strength: float, rng: random.Random) -> Image.Image:
@@ -90,10 +109,7 @@ class ImageTransform:
         if self.is_random and rng is None:
             raise ValueError("training's augmentation needs the sample's generator")
         if self.crop_scale is not None:
-            left, top, w, h = _crop_box(*rgb.size, self.crop_scale, rng)
-            rgb = rgb.resize(
-                (self.size, self.size), Image.Resampling.BICUBIC, box=(left, top, left + w, top + h)
-            )
+            rgb = _resized_box(rgb, _crop_box(*rgb.size, self.crop_scale, rng), self.size)
         else:
             rgb = _resize_center_crop(rgb, self.size)
         if self.color_jitter > 0:

@@ -12,6 +12,7 @@ from components.checks.limits import SampleLimits
 from components.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MAX_CROP_SCALE = 4.0  # train.crop_scale: a box of at most 4x the area (the image at half its side)
 
 
 class ConfigError(UserError, ValueError):
@@ -159,7 +160,8 @@ class TrainConfig(_Frozen):
     # permutation), whatever the corpus's size
     shuffle_buffer_mb: float = Field(default=128, gt=0)
     # training's random resized crop: the range of the image's area a crop keeps, e.g.
-    # [0.5, 1.0]; null = off (resize + center crop, as evaluation)
+    # [0.5, 1.0]; a share above 1 zooms out (the whole image smaller, framed in white), up to
+    # MAX_CROP_SCALE; null = off (resize + center crop, as evaluation)
     crop_scale: tuple[float, float] | None = None
     # training's colour augmentation: brightness, contrast and saturation each scaled by a
     # factor from [1 - color_jitter, 1 + color_jitter]; grayscale with probability grayscale_p
@@ -219,9 +221,10 @@ class TrainConfig(_Frozen):
     @field_validator("crop_scale")
     @classmethod
     def _crop_scale(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
-        if value is not None and not 0 < value[0] <= value[1] <= 1:
+        if value is not None and not 0 < value[0] <= value[1] <= MAX_CROP_SCALE:
             raise ValueError(
-                f"crop_scale {list(value)} must be [low, high] with 0 < low <= high <= 1"
+                f"crop_scale {list(value)} must be [low, high] with 0 < low <= high <= "
+                f"{MAX_CROP_SCALE:g} (above 1: a zoom out, the image smaller on white)"
             )
         return value
 

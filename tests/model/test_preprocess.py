@@ -1,6 +1,7 @@
 """The one image transform: evaluation keeps the aspect (shorter side, center crop), equals the
 former whole-image resize on the square images the corpus stores, composites transparency onto
-white; training's random resized crop is seeded per sample and stays inside the image."""
+white; training's random resized crop is seeded per sample and stays inside the image, or,
+with an area share above 1, zooms out onto white."""
 
 from __future__ import annotations
 
@@ -61,6 +62,22 @@ def test_random_resized_crop_is_seeded_and_differs_from_eval() -> None:
     assert first.shape == (24, 24, 3)
     with pytest.raises(ValueError, match="needs the sample's generator"):
         crop(data)
+
+
+def test_a_share_above_one_zooms_out_onto_white_and_keeps_the_whole_image() -> None:
+    black = _png(Image.new("RGB", (40, 40)))
+    zoom = train_transform(32, (4.0, 4.0))  # a box of 4x the area: the image about half the side
+    for seed in range(20):
+        out = zoom(black, random.Random(seed)).astype(int)
+        dark = out.max(axis=-1) < 128
+        rows, cols = np.nonzero(dark.any(axis=1))[0], np.nonzero(dark.any(axis=0))[0]
+        # the whole image, smaller: a dark block of 14-19 px (the aspect varies), white around
+        assert 12 <= len(rows) <= 21 and 12 <= len(cols) <= 21, (seed, len(rows), len(cols))
+        assert dark.sum() == pytest.approx(len(rows) * len(cols), rel=0.25)
+        assert (out.min(axis=-1)[~dark] > 100).mean() > 0.95  # the margin is white, not black
+    # shares up to 1 never leave the image: no white on a black image
+    inside = train_transform(32, (0.5, 1.0))
+    assert all(inside(black, random.Random(seed)).max() < 8 for seed in range(20))
 
 
 def test_crop_off_is_the_eval_view() -> None:

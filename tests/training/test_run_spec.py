@@ -76,6 +76,7 @@ def test_the_number_of_workers_is_part_of_the_data_order():
     [
         ("crop_scale", [0.9, 0.2], "must be \\[low, high\\]"),
         ("crop_scale", [0.0, 1.0], "must be \\[low, high\\]"),
+        ("crop_scale", [0.5, 5.0], "must be \\[low, high\\]"),
         ("corpus", "http://host/corpus", "a folder or an s3://bucket/prefix"),
         ("samples_per_epoch", 0, "greater than 0"),
     ],
