@@ -38,7 +38,8 @@ scratch folder (--scratch, else a temporary one, removed at the end).
        train.seed               --seed
        train.precision fp32     --precision fp32 (both forced to fp32)
        train.crop_scale         --aug-cfg scale=(lo, hi); null = (1.0, 1.0): on the square
-                                images a full-image crop, i.e. the project's resize
+                                images a full-image crop, i.e. the project's resize; a high
+                                above 1 (the project's zoom out) is set to 1 for both runs
        train.color_jitter x     color_jitter=(x, x, x, 0) color_jitter_prob=1.0
        train.grayscale_p p      gray_scale_prob=p
        train samples N          --train-num-samples floor(N / B) * B: open_clip rounds an
@@ -467,6 +468,14 @@ def main() -> None:
             init = same_init_weights(config, seed, scratch / "init.safetensors")
             overrides["model"]["init_from"] = str(init)
         settings = load_settings(args.profile, workdir=args.workdir, overrides=overrides)
+        crop = settings.train.crop_scale
+        if crop is not None and crop[1] > 1:
+            # torchvision's RandomResizedCrop has no zoom out: a share above 1 never fits and
+            # falls back to the whole image. Both runs crop within the image instead.
+            print(f"train.crop_scale {list(crop)} -> [{crop[0]}, 1.0] for both trainers: "
+                  "open_clip's crop cannot zoom out")  # fmt: skip
+            overrides["train"]["crop_scale"] = [crop[0], 1.0]
+            settings = load_settings(args.profile, workdir=args.workdir, overrides=overrides)
         t = settings.train
         print(f"model {args.model} (vocab {vocab}) as {config.name}; profile {args.profile}: "
               f"{t.epochs} epochs, batch {t.global_batch_size}, lr {t.lr}, wd {t.weight_decay}, "
