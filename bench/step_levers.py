@@ -3,9 +3,9 @@ without (a) the fused AdamW and (b) encoding text only up to the batch's last en
 
 One process, the project's TrainStep, the four combinations alternated over rounds (so drift
 hits all alike); the best median of each is printed with its ratio to the step before both.
-Token rows come from a real corpus when --workdir is given (the default corpus's training
-captions, half of them templated as training does), else from lengths 3-13 (that corpus's
-range without the few longest).
+Token rows come from a real corpus when --workdir is given (its manifest's training captions,
+half of them templated as training does, through a word tokenizer learned from them), else
+from lengths 3-13 (the default corpus's range without the few longest).
 
     .venv/bin/python bench/step_levers.py [--workdir W] [--model clip-small-resnet]
 """
@@ -24,17 +24,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import median_step_s  # noqa: E402
 
 
-def corpus_token_rows(workdir: Path, batch: int, seed: int):  # -> torch.long [B, L]
-    """Training captions of a built corpus, tokenized by its trained model's tokenizer."""
+def corpus_token_rows(cfg, workdir: Path, batch: int, seed: int):  # -> torch.long [B, L]
+    """Training captions of a built corpus, half of them templated, tokenized by a word
+    tokenizer learned from them as training learns it (so the ids fit the model's vocab)."""
     import pandas as pd
 
     from components.model.templates import resolve_templates
-    from components.model.tokenizers import load_tokenizer
+    from components.model.tokenizers import build_tokenizer
 
-    tokenizer = load_tokenizer(workdir / "artifacts" / "model" / "tokenizer.json")
     manifest = pd.read_parquet(workdir / "data" / "manifest.parquet", columns=["split", "caption"])
     captions = manifest.loc[manifest["split"] == "train", "caption"].tolist()
     templates = resolve_templates("emoji")
+    filled = [t.format(c) for c in captions for t in templates]
+    tokenizer = build_tokenizer("word", captions + filled, cfg.text_cfg)
     rng = random.Random(seed)
     chosen = [rng.choice(captions) for _ in range(batch)]
     chosen = [rng.choice(templates).format(c) if rng.random() < 0.5 else c for c in chosen]
@@ -57,15 +59,7 @@ def synthetic_token_rows(cfg, batch: int, seed: int):  # -> torch.long [B, L]
 
 def full_length_text(model):
     """The text tower over all context columns, as before the change (the baseline)."""
-    import torch
-
-    def encode(tokens: torch.Tensor) -> torch.Tensor:  # [B, L] -> [B, E]
-        x = model.token_embedding(tokens) + model.positional_embedding  # [B, L, D]
-        x = model.ln_final(model.transformer(x, causal=True))
-        eot = tokens.argmax(dim=-1)
-        return x[torch.arange(x.shape[0]), eot] @ model.text_projection
-
-    return encode
+    return lambda tokens: model.encode_text_columns(tokens, tokens.shape[1])
 
 
 def make_step(cfg, images, tokens, fused: bool, truncate: bool):
@@ -95,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="clip-small-resnet")
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--workdir", type=Path, help="a built corpus with a trained model")
+    parser.add_argument("--workdir", type=Path, help="a built corpus (its captions)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -108,10 +102,9 @@ def main() -> None:
     cfg = load_config(args.model)
     size = cfg.vision_cfg.image_size
     gen = torch.Generator().manual_seed(0)
-    # NHWC memory, as the training loop's batches arrive
-    images = torch.randn(args.batch, size, size, 3, generator=gen).permute(0, 3, 1, 2)
+    images = torch.randn(args.batch, 3, size, size, generator=gen)  # NCHW, as the loop hands them
     if args.workdir:
-        tokens = corpus_token_rows(args.workdir, args.batch, 0)
+        tokens = corpus_token_rows(cfg, args.workdir, args.batch, 0)
     else:
         tokens = synthetic_token_rows(cfg, args.batch, 0)
     last_column = int(tokens.argmax(dim=-1).max()) + 1

@@ -189,9 +189,6 @@ class CLIP(nn.Module):
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.text is not None:
             return self.text(tokens)  # [B, L] -> [B, E], mean-pooled over real tokens
-        # The feature at the end-of-text token. OpenAI's vocab puts EOT at the highest id, so
-        # argmax(tokens) finds it; every tokenizer here keeps that property.
-        eot = tokens.argmax(dim=-1)  # [B]
         length = tokens.shape[1]
         tracing = torch.compiler.is_compiling() or torch.jit.is_tracing()
         if tokens.device.type == "cpu" and not tracing:
@@ -199,7 +196,15 @@ class CLIP(nn.Module):
             # so those columns change nothing and are not computed (on the default corpus a
             # batch ends by column 13.5 of 16 on average). Traced graphs keep the static
             # length; on a GPU the padding costs less than the host sync of reading the max.
-            length = int(eot.max()) + 1
+            length = int(tokens.argmax(dim=-1).max()) + 1
+        return self.encode_text_columns(tokens, length)
+
+    def encode_text_columns(self, tokens: torch.Tensor, length: int) -> torch.Tensor:
+        """The CLIP text tower over the first `length` columns of `tokens` [B, L] -> [B, E]:
+        every row's end token must lie within them."""
+        # The feature at the end-of-text token. OpenAI's vocab puts EOT at the highest id, so
+        # argmax(tokens) finds it; every tokenizer here keeps that property.
+        eot = tokens.argmax(dim=-1)  # [B]
         x = self.token_embedding(tokens[:, :length]) + self.positional_embedding[:length]
         x = self.ln_final(self.transformer(x, causal=True))  # [B, L', D]
         return x[torch.arange(x.shape[0], device=x.device), eot] @ self.text_projection  # [B, E]

@@ -21,7 +21,7 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
         {"params": [p for n, p in params if not _decays(n, p)], "weight_decay": 0.0},
     ]
     # The paper's betas and eps for ViT CLIP. Fused: one kernel over all tensors, the same
-    # update (the default model's step 96.7 -> 92.2 ms on 2 CPU threads, bench/step_levers.py).
+    # update (the default model's step 107.4 -> 104.1 ms on 2 CPU threads, bench/step_levers.py).
     fused = all(p.is_floating_point() and p.device.type in _FUSED_DEVICES for _, p in params)
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6, fused=fused or None)
 
